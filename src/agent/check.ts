@@ -1,0 +1,101 @@
+/**
+ * `check`: fetch, verify, decide. Changes nothing installed; in state_dir it
+ * records the accepted serial, the ETag, the stored manifest and last_check.
+ */
+import type { Config } from "../config/types.js";
+import { oneLine, UpdaterError } from "../errors.js";
+import { type Decision, selectRelease } from "../feed/select.js";
+import { installPaths, statePaths } from "../layout/paths.js";
+import { readReleaseFile } from "../layout/release-file.js";
+import { loadState, type State, saveState } from "../state/store.js";
+import { currentManifest, type ManifestSourceDeps } from "./manifest-source.js";
+
+export interface ReleaseRef {
+  sha: string;
+  version: string | null;
+}
+
+export type CheckStatus = "up_to_date" | "update_available" | "held" | "skipped";
+
+export interface CheckResult {
+  status: CheckStatus;
+  from: ReleaseRef | null;
+  to: ReleaseRef;
+  reason: string;
+  manifest_serial: number;
+  not_modified: boolean;
+}
+
+const STATUS_OF: Record<Decision["kind"], CheckStatus> = {
+  update: "update_available",
+  up_to_date: "up_to_date",
+  held: "held",
+  skipped: "skipped",
+};
+
+/** Shas marked failed that may not be retried yet at `now`. */
+export function blockedShas(state: State, retryAfterS: number | null, now: Date): Set<string> {
+  const blocked = new Set<string>();
+  for (const [sha, mark] of Object.entries(state.failed_releases)) {
+    const due =
+      retryAfterS !== null && Date.parse(mark.marked_at) + retryAfterS * 1000 <= now.getTime();
+    if (!due) blocked.add(sha);
+  }
+  return blocked;
+}
+
+export async function runCheck(config: Config, deps: ManifestSourceDeps): Promise<CheckResult> {
+  const paths = statePaths(config.state_dir);
+  const state = await loadState(paths.state);
+  try {
+    const current = await currentManifest(config, paths, state, deps);
+    const active = await readReleaseFile(installPaths(config.install_dir).active);
+    const decision = selectRelease({
+      manifest: current.manifest,
+      pin: config.pin,
+      hostId: config.host_id,
+      activeSha: active?.sha ?? null,
+      blockedShas: blockedShas(state, config.retry.failed_release_s, deps.now()),
+      force: false,
+    });
+    const result: CheckResult = {
+      status: STATUS_OF[decision.kind],
+      from: active ? { sha: active.sha, version: active.version } : null,
+      to: { sha: decision.target.sha, version: decision.target.version },
+      reason: decision.reason,
+      manifest_serial: current.manifest.serial,
+      not_modified: current.notModified,
+    };
+    await recordCheck(paths.state, state, deps.now(), result.status, null, result.manifest_serial);
+    deps.log.info(
+      { status: result.status, sha: result.to.sha, version: result.to.version },
+      `Check: ${decision.reason}.`,
+    );
+    return result;
+  } catch (error) {
+    // The state file itself being unreadable is the one failure we cannot record in it.
+    if (!(error instanceof UpdaterError && error.code === "E_STATE")) {
+      await recordCheck(
+        paths.state,
+        state,
+        deps.now(),
+        "error",
+        oneLine(error),
+        state.highest_serial,
+      ).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+async function recordCheck(
+  path: string,
+  state: State,
+  now: Date,
+  status: string,
+  error: string | null,
+  serial: number | null,
+): Promise<void> {
+  state.last_check = { at: now.toISOString(), status, error, manifest_serial: serial };
+  await saveState(path, state);
+}

@@ -1,0 +1,129 @@
+/**
+ * Gets the manifest this cycle decides from: a freshly fetched and verified
+ * one, or after a 304 the last verified one stored in state_dir (so a changed
+ * config, a `clear` or `--force` take effect without a new serial).
+ *
+ * Writes only state_dir: the stored manifest pair first, then state.json with
+ * the new serial and ETag. A crash between the two leaves the old ETag, so
+ * the next poll fetches again; never the other way round.
+ */
+import { mkdir, readFile } from "node:fs/promises";
+import type { Config } from "../config/types.js";
+import { UpdaterError } from "../errors.js";
+import { type Accepted, acceptManifest, checkChannelAndExpiry, sha256Hex } from "../feed/accept.js";
+import { fetchFeed } from "../feed/fetch.js";
+import { type Manifest, parseManifest } from "../feed/manifest.js";
+import { writeFileAtomic } from "../fs/atomic.js";
+import { createHttpAgent } from "../http/tls.js";
+import type { StatePaths } from "../layout/paths.js";
+import type { Logger } from "../log.js";
+import { type State, saveState } from "../state/store.js";
+
+export interface ManifestSourceDeps {
+  now: () => Date;
+  log: Logger;
+}
+
+export interface CurrentManifest {
+  manifest: Manifest;
+  sha256: string;
+  /** True when the master answered 304 and the stored manifest was used. */
+  notModified: boolean;
+  bytesRead: number;
+}
+
+/** Overall limit of one feed request: connect + idle timeouts bound a stall, this bounds a dribble. */
+export function requestDeadlineMs(config: Config): number {
+  return config.feed.timeout_s * 3000;
+}
+
+async function readStored(paths: StatePaths, state: State): Promise<Buffer | null> {
+  try {
+    const bytes = await readFile(paths.manifest);
+    // Only a stored manifest that is the one state.json accepted may answer a 304.
+    return state.manifest_sha256 !== null && sha256Hex(bytes) === state.manifest_sha256
+      ? bytes
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function currentManifest(
+  config: Config,
+  paths: StatePaths,
+  state: State,
+  deps: ManifestSourceDeps,
+): Promise<CurrentManifest> {
+  await mkdir(paths.root, { recursive: true, mode: 0o700 });
+  const stored = await readStored(paths, state);
+  const dispatcher = await createHttpAgent(
+    {
+      ca: config.feed.ca,
+      cert: config.feed.cert,
+      key: config.feed.key,
+      serverName: config.feed.server_name,
+      keyPrefix: "feed",
+    },
+    { timeoutMs: config.feed.timeout_s * 1000 },
+  );
+  try {
+    const started = performance.now();
+    const result = await fetchFeed({
+      dispatcher,
+      feedUrl: config.feed.url,
+      maxManifestBytes: config.feed.max_manifest_bytes,
+      deadlineMs: requestDeadlineMs(config),
+      etag: stored ? state.etag : null,
+    });
+    const ms = Math.round(performance.now() - started);
+    if (result.kind === "not-modified" && stored) {
+      const manifest = parseManifest(stored);
+      checkChannelAndExpiry(manifest, config.feed.channel, deps.now());
+      deps.log.info(
+        { step: "fetch", ms, serial: manifest.serial },
+        "Feed not modified; deciding from the stored manifest.",
+      );
+      return { manifest, sha256: state.manifest_sha256 as string, notModified: true, bytesRead: 0 };
+    }
+    if (result.kind === "not-modified") {
+      throw new UpdaterError(
+        "E_HTTP_STATUS",
+        "manifest: HTTP 304 to a request without If-None-Match",
+      );
+    }
+    const accepted: Accepted = acceptManifest({
+      bytes: result.manifest,
+      signature: result.signature,
+      trustedKeys: config.feed.trusted_keys,
+      channel: config.feed.channel,
+      now: deps.now(),
+      highestSerial: state.highest_serial,
+      acceptedSha256: state.manifest_sha256,
+    });
+    await writeFileAtomic(paths.manifestSignature, result.signature, 0o600);
+    await writeFileAtomic(paths.manifest, result.manifest, 0o600);
+    state.highest_serial = accepted.manifest.serial;
+    state.manifest_sha256 = accepted.sha256;
+    state.etag = result.etag;
+    await saveState(paths.state, state);
+    deps.log.info(
+      {
+        step: "fetch",
+        ms,
+        serial: accepted.manifest.serial,
+        key_id: accepted.keyId,
+        bytes: result.bytesRead,
+      },
+      "Fetched and verified the manifest.",
+    );
+    return {
+      manifest: accepted.manifest,
+      sha256: accepted.sha256,
+      notModified: false,
+      bytesRead: result.bytesRead,
+    };
+  } finally {
+    await dispatcher.close();
+  }
+}

@@ -1,0 +1,43 @@
+import type { Command } from "commander";
+import { runCheck } from "../../agent/check.js";
+import { isUpdaterError, oneLine } from "../../errors.js";
+import { commandContext } from "../context.js";
+import { EXIT, exitCodeForError } from "../exit-codes.js";
+import { printError, printJson, printLine, shortRef } from "../output.js";
+
+export function registerCheck(program: Command): void {
+  program
+    .command("check")
+    .description("fetch and verify the manifest, decide; changes nothing installed")
+    .option(
+      "--config <file>",
+      "configuration file (default $DECNET_UPDATER_CONFIG or /etc/decnet/updater.toml)",
+    )
+    .option("--json", "print one JSON object on stdout")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 up to date, held or skipped; 100 update available; 1 error; 64 usage.",
+    )
+    .action(async (options: { config?: string; json?: boolean }) => {
+      try {
+        const context = await commandContext(options.config);
+        const result = await runCheck(context.config, context);
+        if (options.json) printJson({ ...result, error: null });
+        else if (result.status === "update_available") {
+          printLine(`update available: ${shortRef(result.from)} -> ${shortRef(result.to)}`);
+        } else printLine(`${result.status.replace(/_/g, " ")}: ${result.reason}`);
+        process.exitCode = result.status === "update_available" ? EXIT.updateAvailable : EXIT.ok;
+      } catch (error) {
+        if (options.json) {
+          printJson({
+            status: "error",
+            from: null,
+            to: null,
+            error: oneLine(error),
+            code: isUpdaterError(error) ? error.code : "E_INTERNAL",
+          });
+        } else printError(error);
+        process.exitCode = exitCodeForError(error);
+      }
+    });
+}

@@ -1,0 +1,68 @@
+import { type Command, InvalidArgumentError } from "commander";
+import { parseDurationSeconds } from "../../config/duration.js";
+import { publishRelease } from "../../feed/publish.js";
+import { exitCodeForError } from "../exit-codes.js";
+import { printError, printLine } from "../output.js";
+
+interface PublishFlags {
+  feed: string;
+  tarball: string;
+  version: string;
+  sha: string;
+  key: string;
+  channel?: string;
+  latest?: boolean;
+  rollout: number;
+  expiresIn: number;
+}
+
+function percent(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 100)
+    throw new InvalidArgumentError("expected an integer from 0 to 100");
+  return n;
+}
+
+function duration(value: string): number {
+  const seconds = parseDurationSeconds(value);
+  if (seconds === undefined)
+    throw new InvalidArgumentError('expected a duration like "14d" or "12h"');
+  return seconds;
+}
+
+export function registerPublish(program: Command): void {
+  program
+    .command("publish")
+    .description("add or replace a release in a feed folder and sign its manifest")
+    .requiredOption("--feed <dir>", "feed folder (manifest.json, signature, tarballs)")
+    .requiredOption("--tarball <file>", "the release tarball (.tar.gz)")
+    .requiredOption("--version <semver>", "the release's version")
+    .requiredOption("--sha <gitsha>", "the release's git sha")
+    .requiredOption("--key <file>", "minisign secret key (unencrypted)")
+    .option("--channel <name>", "the feed's channel (default: the feed's, or stable)")
+    .option("--latest", "make this version the manifest's latest")
+    .option("--rollout <percent>", "share of unpinned hosts that take it", percent, 100)
+    .option("--expires-in <duration>", "manifest lifetime", duration, 14 * 86400)
+    .action(async (flags: PublishFlags) => {
+      try {
+        const { manifest, release } = await publishRelease({
+          feedDir: flags.feed,
+          tarball: flags.tarball,
+          version: flags.version,
+          sha: flags.sha,
+          keyFile: flags.key,
+          channel: flags.channel,
+          latest: flags.latest === true,
+          rolloutPercent: flags.rollout,
+          expiresInS: flags.expiresIn,
+          now: new Date(),
+        });
+        printLine(
+          `published ${release.version} (${release.sha.slice(0, 12)}, ${release.size} bytes) as serial ${manifest.serial}; latest ${manifest.latest}; expires ${manifest.expires}`,
+        );
+      } catch (error) {
+        printError(error);
+        process.exitCode = exitCodeForError(error);
+      }
+    });
+}

@@ -1,0 +1,25 @@
+/**
+ * What every command that reads the configuration needs: the config file's
+ * path (--config, else $DECNET_UPDATER_CONFIG, else the default), the loaded
+ * config, a logger on stderr (stdout belongs to --json), and the clock.
+ * This is the one place that reads process.env.
+ */
+import { DEFAULT_CONFIG_PATH, loadConfig } from "../config/load.js";
+import type { Config } from "../config/types.js";
+import { createLogger, type Logger } from "../log.js";
+
+export interface CommandContext {
+  config: Config;
+  log: Logger;
+  now: () => Date;
+}
+
+export function configPath(option: string | undefined): string {
+  return option ?? process.env.DECNET_UPDATER_CONFIG ?? DEFAULT_CONFIG_PATH;
+}
+
+export async function commandContext(option: string | undefined): Promise<CommandContext> {
+  const config = await loadConfig(configPath(option));
+  const log = createLogger(config.log.level, process.stderr);
+  return { config, log, now: () => new Date() };
+}

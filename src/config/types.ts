@@ -1,0 +1,57 @@
+import type { PublicKey } from "../signing/minisign.js";
+
+/**
+ * The validated configuration. Field names mirror the TOML keys of
+ * `schema.ts` (units in the names); paths are absolute; trusted keys are parsed.
+ */
+export interface Config {
+  /** The main file and the drop-ins that were merged, in order. */
+  files: string[];
+  host_id: string;
+  install_dir: string;
+  state_dir: string;
+  feed: {
+    url: string;
+    report_url?: string;
+    ca?: string;
+    cert?: string;
+    key?: string;
+    server_name?: string;
+    channel: string;
+    trusted_keys: PublicKey[];
+    timeout_s: number;
+    max_manifest_bytes: number;
+  };
+  schedule: { cron: string; timezone: string; splay_s: number; run_on_start: boolean };
+  pin: { version?: string; sha?: string; hold: boolean };
+  install: {
+    python: string;
+    command: string[];
+    smoke: string[];
+    timeout_s: number;
+    path_symlink: string;
+  };
+  units: { dir: string; allow: string[] };
+  restart: {
+    mode: "systemd" | "process" | "auto";
+    units: string[];
+    optional_units: string[];
+    command: string[];
+    stop_grace_s: number;
+  };
+  probe: {
+    url: string;
+    ca: string;
+    cert: string;
+    key: string;
+    attempts: number;
+    backoff_s: number;
+    soak_s: number;
+    identity: "if-present" | "required" | "off";
+  };
+  /** failed_release: "never" became null, a duration became seconds. */
+  retry: { failed_release_s: number | null; max_install_attempts: number };
+  limits: { max_download_bytes: number; max_unpacked_bytes: number; max_entries: number };
+  metrics: { textfile?: string };
+  log: { level: "trace" | "debug" | "info" | "warn" | "error" | "silent" };
+}

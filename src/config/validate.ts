@@ -1,0 +1,196 @@
+/**
+ * Checks merged config keys against `SCHEMA` and builds the typed Config.
+ * Every failure is one line: file, key, what was expected, what was found.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { oneLine, UpdaterError } from "../errors.js";
+import { type PublicKey, parsePublicKey } from "../signing/minisign.js";
+import { parseDurationSeconds } from "./duration.js";
+import type { FlatConfig, LoadOptions } from "./load.js";
+import { type KeySpec, SCHEMA } from "./schema.js";
+import type { Config } from "./types.js";
+
+const KEY_LINE = /^RW[A-Za-z0-9+/]{54}$/;
+
+export function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (typeof value === "string") {
+    const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
+    return `string ${JSON.stringify(shown)}`;
+  }
+  if (typeof value === "number")
+    return `${Number.isInteger(value) ? "integer" : "number"} ${value}`;
+  if (typeof value === "boolean") return `boolean ${value}`;
+  if (value instanceof Date) return "a date";
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  return "a table";
+}
+
+function configError(file: string, key: string, expected: string, found: string): UpdaterError {
+  return new UpdaterError(
+    "E_CONFIG",
+    `config ${file}: key ${key}: expected ${expected}, found ${found}`,
+  );
+}
+
+export function validateConfig(flat: FlatConfig, files: string[], options: LoadOptions): Config {
+  const mainFile = files[0] as string;
+  for (const [key, { file }] of flat) {
+    if (!(key in SCHEMA)) {
+      const section = key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "";
+      const known = Object.keys(SCHEMA)
+        .filter((k) => (section ? k.startsWith(`${section}.`) : !k.includes(".")))
+        .map((k) => k.slice(section ? section.length + 1 : 0));
+      const expected = known.length
+        ? `one of ${section ? `[${section}] ` : "the top-level keys "}${known.join(", ")}`
+        : "a known section";
+      throw configError(file, key, expected, "an unknown key");
+    }
+  }
+
+  const values = new Map<string, unknown>();
+  for (const [key, spec] of Object.entries(SCHEMA)) {
+    const set = flat.get(key);
+    if (set === undefined) {
+      if (spec.required)
+        throw configError(mainFile, key, spec.expected, "nothing (the key is required)");
+      const fallback =
+        key === "host_id" && options.defaultHostId ? options.defaultHostId : spec.default;
+      values.set(key, typeof fallback === "function" ? fallback() : fallback);
+      continue;
+    }
+    if (!spec.schema.safeParse(set.value).success) {
+      throw configError(set.file, key, spec.expected, describe(set.value));
+    }
+    values.set(key, resolvePaths(spec, set.value, set.file));
+  }
+
+  const get = <T>(key: string) => values.get(key) as T;
+  const url = new URL(get<string>("feed.url"));
+  if (url.protocol === "https:") {
+    for (const key of ["feed.ca", "feed.cert", "feed.key"]) {
+      if (get(key) === undefined) {
+        throw configError(
+          mainFile,
+          key,
+          "a PEM file path (required when feed.url is https)",
+          "nothing",
+        );
+      }
+    }
+  }
+  const trustedKeys = get<string[]>("feed.trusted_keys").map((entry, index) =>
+    loadTrustedKey(entry, index, flat.get("feed.trusted_keys")?.file ?? mainFile),
+  );
+  const failedRelease = get<string>("retry.failed_release");
+
+  return {
+    files,
+    host_id: get("host_id"),
+    install_dir: get("install_dir"),
+    state_dir: get("state_dir"),
+    feed: {
+      url: get("feed.url"),
+      report_url: get("feed.report_url"),
+      ca: get("feed.ca"),
+      cert: get("feed.cert"),
+      key: get("feed.key"),
+      server_name: get("feed.server_name"),
+      channel: get("feed.channel"),
+      trusted_keys: trustedKeys,
+      timeout_s: get("feed.timeout_s"),
+      max_manifest_bytes: get("feed.max_manifest_bytes"),
+    },
+    schedule: {
+      cron: get("schedule.cron"),
+      timezone: get("schedule.timezone"),
+      splay_s: get("schedule.splay_s"),
+      run_on_start: get("schedule.run_on_start"),
+    },
+    pin: { version: get("pin.version"), sha: get("pin.sha"), hold: get("pin.hold") },
+    install: {
+      python: get("install.python"),
+      command: get("install.command"),
+      smoke: get("install.smoke"),
+      timeout_s: get("install.timeout_s"),
+      path_symlink: get("install.path_symlink"),
+    },
+    units: { dir: get("units.dir"), allow: get("units.allow") },
+    restart: {
+      mode: get("restart.mode"),
+      units: get("restart.units"),
+      optional_units: get("restart.optional_units"),
+      command: get("restart.command"),
+      stop_grace_s: get("restart.stop_grace_s"),
+    },
+    probe: {
+      url: get("probe.url"),
+      ca: get("probe.ca"),
+      cert: get("probe.cert"),
+      key: get("probe.key"),
+      attempts: get("probe.attempts"),
+      backoff_s: get("probe.backoff_s"),
+      soak_s: get("probe.soak_s"),
+      identity: get("probe.identity"),
+    },
+    retry: {
+      failed_release_s:
+        failedRelease === "never" ? null : (parseDurationSeconds(failedRelease) ?? null),
+      max_install_attempts: get("retry.max_install_attempts"),
+    },
+    limits: {
+      max_download_bytes: get("limits.max_download_bytes"),
+      max_unpacked_bytes: get("limits.max_unpacked_bytes"),
+      max_entries: get("limits.max_entries"),
+    },
+    metrics: { textfile: get("metrics.textfile") },
+    log: { level: get("log.level") },
+  };
+}
+
+function resolvePaths(spec: KeySpec, value: unknown, file: string): unknown {
+  const base = dirname(file);
+  if (spec.path === "one" && typeof value === "string" && value !== "") {
+    return isAbsolute(value) ? value : resolve(base, value);
+  }
+  if (spec.path === "each-unless-key" && Array.isArray(value)) {
+    return value.map((entry: string) =>
+      KEY_LINE.test(entry) || isAbsolute(entry) ? entry : resolve(base, entry),
+    );
+  }
+  return value;
+}
+
+function loadTrustedKey(entry: string, index: number, file: string): PublicKey {
+  const key = `feed.trusted_keys[${index}]`;
+  if (KEY_LINE.test(entry)) {
+    try {
+      return parsePublicKey(entry, key);
+    } catch (error) {
+      throw configError(
+        file,
+        key,
+        "a minisign public key",
+        `${describe(entry)} (${oneLine(error)})`,
+      );
+    }
+  }
+  let text: string;
+  try {
+    text = readFileSync(entry, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? oneLine(error);
+    throw configError(
+      file,
+      key,
+      "a minisign public key or a readable .pub file",
+      `${entry} (${code})`,
+    );
+  }
+  try {
+    return parsePublicKey(text, entry);
+  } catch (error) {
+    throw configError(file, key, "a minisign public key file", `${entry} (${oneLine(error)})`);
+  }
+}

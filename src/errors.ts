@@ -1,0 +1,47 @@
+/**
+ * One error type for everything the agent refuses or fails at.
+ *
+ * The `code` is stable and is what the CLI maps to an exit code and what a
+ * report carries; never match on `message`, which is written for people and
+ * may change. `cause` keeps the underlying error (TLS, fs, child process) for
+ * logs without leaking it into the one-line message.
+ */
+export type ErrorCode =
+  | "E_USAGE"
+  | "E_CONFIG"
+  | "E_KEY"
+  | "E_SIGNATURE"
+  | "E_MANIFEST"
+  | "E_EXPIRED"
+  | "E_SERIAL"
+  | "E_PIN"
+  | "E_STATE"
+  | "E_TLS_SERVER"
+  | "E_TLS_CLIENT"
+  | "E_TIMEOUT"
+  | "E_HTTP_STATUS"
+  | "E_TOO_LARGE"
+  | "E_REDIRECT"
+  | "E_NETWORK"
+  | "E_PUBLISH"
+  | "E_IO";
+
+export class UpdaterError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "UpdaterError";
+    this.code = code;
+  }
+}
+
+export function isUpdaterError(value: unknown): value is UpdaterError {
+  return value instanceof UpdaterError;
+}
+
+/** The message of any thrown value, folded onto one line for logs and reports. */
+export function oneLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s*\n\s*/g, " ").trim();
+}

@@ -1,0 +1,100 @@
+/**
+ * Which release this host should run: a pure function of the manifest, the
+ * pin, the host's identity and what is installed. No I/O, no clock.
+ *
+ * Order (SPEC section 4): pin.sha > pin.version > latest > highest version;
+ * then rollout (unpinned hosts only), hold, and the failed-release rule.
+ */
+import { createHash } from "node:crypto";
+import semver from "semver";
+import { UpdaterError } from "../errors.js";
+import type { Manifest, Release } from "./manifest.js";
+
+export interface SelectInput {
+  manifest: Manifest;
+  pin: { version?: string | undefined; sha?: string | undefined; hold: boolean };
+  hostId: string;
+  /** The sha of releases/active, or null when unknown or nothing is installed. */
+  activeSha: string | null;
+  /** Shas this host may not try now (marked failed and not yet due for a retry). */
+  blockedShas: ReadonlySet<string>;
+  /** --force: install even when the sha matches, ignore failed marks. */
+  force: boolean;
+}
+
+export type Decision =
+  | { kind: "update"; target: Release; reason: string }
+  | { kind: "up_to_date"; target: Release; reason: string }
+  | { kind: "held"; target: Release; reason: string }
+  | { kind: "skipped"; target: Release; reason: string };
+
+/** Rollout bucket 0..99: first 4 bytes of sha256(host_id + ":" + sha), big-endian, mod 100. */
+export function rolloutBucket(hostId: string, sha: string): number {
+  return createHash("sha256").update(`${hostId}:${sha}`).digest().readUInt32BE(0) % 100;
+}
+
+export function chooseTarget(manifest: Manifest, pin: SelectInput["pin"]): Release {
+  const { releases } = manifest;
+  if (pin.sha !== undefined) {
+    const match = releases.find((r) => r.sha === pin.sha);
+    if (!match) {
+      throw new UpdaterError(
+        "E_PIN",
+        `pin.sha ${pin.sha} is not in manifest serial ${manifest.serial}`,
+      );
+    }
+    return match;
+  }
+  if (pin.version !== undefined) {
+    const best = semver.maxSatisfying(
+      releases.map((r) => r.version),
+      pin.version,
+    );
+    if (best === null) {
+      const known = releases.map((r) => r.version).join(", ") || "none";
+      throw new UpdaterError(
+        "E_PIN",
+        `pin.version ${JSON.stringify(pin.version)} matches no release in manifest serial ${manifest.serial} (versions: ${known})`,
+      );
+    }
+    return releases.find((r) => r.version === best) as Release;
+  }
+  const latest = manifest.latest ?? semver.rsort(releases.map((r) => r.version))[0];
+  const release = releases.find((r) => r.version === latest);
+  if (!release)
+    throw new UpdaterError("E_MANIFEST", `manifest serial ${manifest.serial} lists no releases`);
+  return release;
+}
+
+export function selectRelease(input: SelectInput): Decision {
+  const decision = selectIgnoringHold(input);
+  if (!input.pin.hold) return decision;
+  const otherwise =
+    decision.kind === "update" ? `would update: ${decision.reason}` : decision.reason;
+  return { kind: "held", target: decision.target, reason: `pin.hold is set (${otherwise})` };
+}
+
+function selectIgnoringHold(input: SelectInput): Decision {
+  const target = chooseTarget(input.manifest, input.pin);
+  const pinned = input.pin.sha !== undefined || input.pin.version !== undefined;
+  const label = `${target.version} (${target.sha.slice(0, 12)})`;
+
+  if (input.activeSha === target.sha && !input.force) {
+    return { kind: "up_to_date", target, reason: `${label} is active` };
+  }
+  // A host with nothing installed has no release to keep, so rollout does not hold it back.
+  if (!pinned && input.activeSha !== null && !input.force) {
+    const bucket = rolloutBucket(input.hostId, target.sha);
+    if (bucket >= target.rollout.percent) {
+      return {
+        kind: "up_to_date",
+        target,
+        reason: `${label} is rolling out to ${target.rollout.percent}% and this host's bucket is ${bucket}`,
+      };
+    }
+  }
+  if (input.blockedShas.has(target.sha) && !input.force) {
+    return { kind: "skipped", target, reason: `${label} is marked failed on this host` };
+  }
+  return { kind: "update", target, reason: `${label} is the target` };
+}

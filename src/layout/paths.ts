@@ -1,0 +1,61 @@
+/**
+ * Every path the agent uses, derived from install_dir and state_dir in one
+ * place so that no other module joins path segments by hand.
+ */
+import { join } from "node:path";
+
+export interface InstallPaths {
+  root: string;
+  current: string;
+  releases: string;
+  active: string;
+  prev: string;
+  staging: string;
+  venvLink: string;
+  venvs: string;
+  agentPid: string;
+  spawnLog: string;
+}
+
+export function installPaths(installDir: string): InstallPaths {
+  const releases = join(installDir, "releases");
+  return {
+    root: installDir,
+    current: join(installDir, "current"),
+    releases,
+    active: join(releases, "active"),
+    prev: join(releases, "prev"),
+    staging: join(releases, "active.new"),
+    venvLink: join(installDir, "venv"),
+    venvs: join(installDir, "venvs"),
+    agentPid: join(installDir, "agent.pid"),
+    spawnLog: join(installDir, "agent.spawn.log"),
+  };
+}
+
+export function venvOf(paths: InstallPaths, sha: string): string {
+  return join(paths.venvs, sha);
+}
+
+export interface StatePaths {
+  root: string;
+  state: string;
+  /** The last verified manifest and its signature, exact bytes. */
+  manifest: string;
+  manifestSignature: string;
+  outbox: string;
+  downloads: string;
+  lock: string;
+}
+
+export function statePaths(stateDir: string): StatePaths {
+  return {
+    root: stateDir,
+    state: join(stateDir, "state.json"),
+    manifest: join(stateDir, "manifest.json"),
+    manifestSignature: join(stateDir, "manifest.json.minisig"),
+    outbox: join(stateDir, "outbox"),
+    downloads: join(stateDir, "downloads"),
+    lock: join(stateDir, "lock"),
+  };
+}
