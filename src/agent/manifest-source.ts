@@ -14,7 +14,7 @@ import { type Accepted, acceptManifest, checkChannelAndExpiry, sha256Hex } from 
 import { fetchFeed } from "../feed/fetch.js";
 import { type Manifest, parseManifest } from "../feed/manifest.js";
 import { writeFileAtomic } from "../fs/atomic.js";
-import { createHttpAgent } from "../http/tls.js";
+import { createHttpClient } from "../http/tls.js";
 import type { StatePaths } from "../layout/paths.js";
 import type { Logger } from "../log.js";
 import { type State, saveState } from "../state/store.js";
@@ -57,7 +57,7 @@ export async function currentManifest(
 ): Promise<CurrentManifest> {
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   const stored = await readStored(paths, state);
-  const dispatcher = await createHttpAgent(
+  const client = await createHttpClient(
     {
       ca: config.feed.ca,
       cert: config.feed.cert,
@@ -70,7 +70,7 @@ export async function currentManifest(
   try {
     const started = performance.now();
     const result = await fetchFeed({
-      dispatcher,
+      client,
       feedUrl: config.feed.url,
       maxManifestBytes: config.feed.max_manifest_bytes,
       deadlineMs: requestDeadlineMs(config),
@@ -124,6 +124,6 @@ export async function currentManifest(
       bytesRead: result.bytesRead,
     };
   } finally {
-    await dispatcher.close();
+    await client.close();
   }
 }

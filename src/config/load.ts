@@ -70,7 +70,11 @@ async function readToml(path: string): Promise<Record<string, unknown>> {
   try {
     return parseToml(text) as Record<string, unknown>;
   } catch (error) {
-    throw new UpdaterError("E_CONFIG", `config ${path}: not valid TOML: ${oneLine(error)}`, {
+    // smol-toml's message quotes the source over several lines; keep its first line and the position.
+    const { line, column, message } = error as { line?: number; column?: number; message: string };
+    const where = line !== undefined ? ` at line ${line}, column ${column}` : "";
+    const why = (message.split("\n")[0] ?? "").replace(/^Invalid TOML document: /, "");
+    throw new UpdaterError("E_CONFIG", `config ${path}: not valid TOML${where}: ${why}`, {
       cause: error,
     });
   }

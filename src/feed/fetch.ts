@@ -6,14 +6,14 @@
  * manifest changed; if the master republishes between the two requests the
  * pair does not verify and the next cycle fetches a consistent pair.
  */
-import type { Dispatcher } from "undici";
 import { boundedGet } from "../http/get.js";
+import type { HttpClient } from "../http/tls.js";
 
 /** Minisign signatures are a few hundred bytes; the trusted comment is capped at 8 KiB. */
 export const MAX_SIGNATURE_BYTES = 16 * 1024;
 
 export interface FeedFetchOptions {
-  dispatcher: Dispatcher;
+  client: HttpClient;
   feedUrl: string;
   maxManifestBytes: number;
   /** Per-request deadline in ms. */
@@ -40,7 +40,7 @@ export function feedFileUrl(feedUrl: string, relative: string): string {
 export async function fetchFeed(options: FeedFetchOptions): Promise<FeedFetchResult> {
   const manifestUrl = feedFileUrl(options.feedUrl, "manifest.json");
   const manifest = await boundedGet(manifestUrl, {
-    dispatcher: options.dispatcher,
+    client: options.client,
     maxBytes: options.maxManifestBytes,
     deadlineMs: options.deadlineMs,
     headers: options.etag ? { "if-none-match": options.etag } : {},
@@ -50,7 +50,7 @@ export async function fetchFeed(options: FeedFetchOptions): Promise<FeedFetchRes
     return { kind: "not-modified", bytesRead: 0 };
   }
   const signature = await boundedGet(`${manifest.url}.minisig`, {
-    dispatcher: options.dispatcher,
+    client: options.client,
     maxBytes: MAX_SIGNATURE_BYTES,
     deadlineMs: options.deadlineMs,
     what: "signature",

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import semver from "semver";
@@ -107,6 +107,7 @@ function checkArguments(options: PublishOptions): void {
 export async function publishRelease(options: PublishOptions): Promise<PublishResult> {
   checkArguments(options);
   const secretKey = parseSecretKey(await readFile(options.keyFile, "utf8"), options.keyFile);
+  await mkdir(options.feedDir, { recursive: true });
   const existing = await readExisting(options.feedDir);
   if (existing && options.channel !== undefined && options.channel !== existing.channel) {
     throw new UpdaterError(

@@ -83,3 +83,9 @@ export function classifyNetworkError(error: unknown, what: string, url: string):
     cause: error,
   });
 }
+
+/** undici's "other side closed" before a single response byte: the server hung up on us. */
+export function isEmptyHangUp(error: unknown): boolean {
+  const e = error as { code?: string; socket?: { bytesRead?: number } };
+  return e?.code === "UND_ERR_SOCKET" && e.socket?.bytesRead === 0;
+}

@@ -9,10 +9,12 @@
 import type { Dispatcher } from "undici";
 import { request } from "undici";
 import { UpdaterError } from "../errors.js";
-import { classifyNetworkError } from "./errors.js";
+import { closesRightAfterHandshake } from "./diagnose.js";
+import { classifyNetworkError, isEmptyHangUp } from "./errors.js";
+import type { HttpClient } from "./tls.js";
 
 export interface GetOptions {
-  dispatcher: Dispatcher;
+  client: HttpClient;
   maxBytes: number;
   /** Whole-request limit in ms: a server that dribbles bytes cannot hold us longer. */
   deadlineMs: number;
@@ -40,7 +42,7 @@ export async function boundedGet(url: string, options: GetOptions): Promise<GetR
   try {
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const response = await request(current, {
-        dispatcher: options.dispatcher,
+        dispatcher: options.client.dispatcher,
         method: "GET",
         headers: options.headers ?? {},
         signal,
@@ -56,10 +58,7 @@ export async function boundedGet(url: string, options: GetOptions): Promise<GetR
         await response.body.dump();
         return { status, url: current, etag, body: undefined, bytesRead: 0 };
       }
-      if (status < 200 || status >= 300) {
-        await response.body.dump();
-        throw new UpdaterError("E_HTTP_STATUS", `${options.what} ${current}: HTTP ${status}`);
-      }
+      if (status < 200 || status >= 300) throw await statusError(response, current, options.what);
       const body = await readCapped(
         response.body,
         header(response.headers, "content-length"),
@@ -73,8 +72,55 @@ export async function boundedGet(url: string, options: GetOptions): Promise<GetR
       `${options.what} ${url}: more than ${MAX_REDIRECTS} redirects`,
     );
   } catch (error) {
-    throw classifyNetworkError(signal.aborted ? signal.reason : error, options.what, current);
+    const classified = classifyNetworkError(
+      signal.aborted ? signal.reason : error,
+      options.what,
+      current,
+    );
+    if (
+      isEmptyHangUp(error) &&
+      (await closesRightAfterHandshake(current, options.client.identity))
+    ) {
+      throw new UpdaterError(
+        "E_TLS_CLIENT",
+        `${options.what} ${current}: the master refused our client certificate (it closes the connection right after the TLS handshake)`,
+        { cause: error },
+      );
+    }
+    throw classified;
   }
+}
+
+/**
+ * nginx answers a refused or missing client certificate with HTTP 400 and a
+ * page that says so; that is a certificate problem, not a feed problem.
+ */
+async function statusError(
+  response: Dispatcher.ResponseData,
+  url: string,
+  what: string,
+): Promise<UpdaterError> {
+  let text = "";
+  if (response.statusCode === 400) {
+    for await (const chunk of response.body) {
+      text += (chunk as Buffer).toString("latin1");
+      if (text.length > 4096) break;
+    }
+  }
+  discard(response.body);
+  if (/SSL certificate/i.test(text)) {
+    return new UpdaterError(
+      "E_TLS_CLIENT",
+      `${what} ${url}: the master refused our client certificate (HTTP 400 from the TLS front end)`,
+    );
+  }
+  return new UpdaterError("E_HTTP_STATUS", `${what} ${url}: HTTP ${response.statusCode}`);
+}
+
+/** Drops a body we will not read; undici reports the abort as an error nobody needs. */
+function discard(body: Dispatcher.ResponseData["body"]): void {
+  body.on("error", () => undefined);
+  body.destroy();
 }
 
 function header(
@@ -110,7 +156,7 @@ async function readCapped(
       `${options.what} ${url}: larger than ${options.maxBytes} bytes (${found})`,
     );
   if (contentLength !== undefined && Number(contentLength) > options.maxBytes) {
-    body.destroy();
+    discard(body);
     throw tooLarge(`Content-Length ${contentLength}`);
   }
   const chunks: Buffer[] = [];
@@ -118,7 +164,7 @@ async function readCapped(
   for await (const chunk of body) {
     total += (chunk as Buffer).length;
     if (total > options.maxBytes) {
-      body.destroy();
+      discard(body);
       throw tooLarge(`${total} bytes read`);
     }
     chunks.push(chunk as Buffer);

@@ -1,6 +1,7 @@
 /**
- * The mTLS identity shared by feed fetches and report POSTs: one undici
- * Agent with the private CA, this host's certificate, and the name to check.
+ * The mTLS identity shared by feed fetches and report POSTs: the private CA,
+ * this host's certificate and key, and the name to check, loaded once and
+ * used by one undici Agent.
  */
 import { readFile } from "node:fs/promises";
 import { Agent } from "undici";
@@ -16,9 +17,19 @@ export interface TlsFiles {
   keyPrefix: string;
 }
 
-export interface HttpClientOptions {
+export interface TlsIdentity {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  servername?: string;
+}
+
+export interface HttpClient {
+  dispatcher: Agent;
+  identity: TlsIdentity;
   /** Connect timeout and idle-read timeout, in milliseconds. */
   timeoutMs: number;
+  close(): Promise<void>;
 }
 
 async function readPem(path: string | undefined, key: string): Promise<Buffer | undefined> {
@@ -33,25 +44,33 @@ async function readPem(path: string | undefined, key: string): Promise<Buffer | 
   }
 }
 
-/** An undici Agent presenting our client certificate and trusting only `ca`. */
-export async function createHttpAgent(tls: TlsFiles, options: HttpClientOptions): Promise<Agent> {
+export async function loadTlsIdentity(files: TlsFiles): Promise<TlsIdentity> {
   const [ca, cert, key] = await Promise.all([
-    readPem(tls.ca, `${tls.keyPrefix}.ca`),
-    readPem(tls.cert, `${tls.keyPrefix}.cert`),
-    readPem(tls.key, `${tls.keyPrefix}.key`),
+    readPem(files.ca, `${files.keyPrefix}.ca`),
+    readPem(files.cert, `${files.keyPrefix}.cert`),
+    readPem(files.key, `${files.keyPrefix}.key`),
   ]);
-  return new Agent({
+  return {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(files.serverName ? { servername: files.serverName } : {}),
+  };
+}
+
+/** An HTTP client presenting our client certificate and trusting only `ca`. */
+export async function createHttpClient(
+  files: TlsFiles,
+  options: { timeoutMs: number },
+): Promise<HttpClient> {
+  const identity = await loadTlsIdentity(files);
+  const dispatcher = new Agent({
     connectTimeout: options.timeoutMs,
     headersTimeout: options.timeoutMs,
     // bodyTimeout is undici's idle timeout between body chunks; the overall
     // deadline of each request bounds a server that dribbles bytes.
     bodyTimeout: options.timeoutMs,
-    connect: {
-      ...(ca ? { ca } : {}),
-      ...(cert ? { cert } : {}),
-      ...(key ? { key } : {}),
-      ...(tls.serverName ? { servername: tls.serverName } : {}),
-      rejectUnauthorized: true,
-    },
+    connect: { ...identity, rejectUnauthorized: true },
   });
+  return { dispatcher, identity, timeoutMs: options.timeoutMs, close: () => dispatcher.close() };
 }

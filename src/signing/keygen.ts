@@ -3,7 +3,7 @@
  * and DIR/minisign.pub. An existing key is never overwritten: losing the
  * signing key of a fleet means re-keying every host.
  */
-import { mkdir, open } from "node:fs/promises";
+import { access, mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import { UpdaterError } from "../errors.js";
 import { formatPublicKey, formatSecretKey, generateSecretKey } from "./secret-key.js";
@@ -15,6 +15,14 @@ export interface KeygenResult {
   publicKey: string;
 }
 
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** O_EXCL as well: a key file that appears between the check and the write is not replaced. */
 async function writeNew(path: string, text: string, mode: number): Promise<void> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
@@ -37,6 +45,10 @@ export async function keygen(outDir: string): Promise<KeygenResult> {
   await mkdir(outDir, { recursive: true, mode: 0o700 });
   const keyFile = join(outDir, "minisign.key");
   const pubFile = join(outDir, "minisign.pub");
+  for (const path of [keyFile, pubFile]) {
+    if (await exists(path))
+      throw new UpdaterError("E_KEY", `keygen: ${path} already exists; move it away first`);
+  }
   const secretKey = generateSecretKey();
   const pub = formatPublicKey(secretKey);
   await writeNew(keyFile, formatSecretKey(secretKey), 0o600);

@@ -1,0 +1,14 @@
+/** Real temp folders, removed when the test ends. */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+
+export async function tempDir(
+  t: TestContext | { after: (fn: () => Promise<void>) => void },
+  prefix = "du-",
+): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
