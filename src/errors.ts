@@ -24,6 +24,16 @@ export type ErrorCode =
   | "E_REDIRECT"
   | "E_NETWORK"
   | "E_PUBLISH"
+  | "E_DIGEST"
+  | "E_ARCHIVE"
+  | "E_DISK"
+  | "E_INSTALL"
+  | "E_SMOKE"
+  | "E_UNITS"
+  | "E_RESTART"
+  | "E_PROBE"
+  | "E_ROLLBACK"
+  | "E_NO_PREV"
   | "E_IO";
 
 export class UpdaterError extends Error {
@@ -44,4 +54,18 @@ export function isUpdaterError(value: unknown): value is UpdaterError {
 export function oneLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.replace(/\s*\n\s*/g, " ").trim();
+}
+
+/** Wraps a file-system failure: ENOSPC and EDQUOT become E_DISK, the rest E_IO. */
+export function fsError(error: unknown, what: string): UpdaterError {
+  if (error instanceof UpdaterError) return error;
+  const code = (error as NodeJS.ErrnoException).code ?? "";
+  const disk = code === "ENOSPC" || code === "EDQUOT";
+  return new UpdaterError(
+    disk ? "E_DISK" : "E_IO",
+    `${what}: ${code || oneLine(error)}${disk ? " (disk full)" : ""}`,
+    {
+      cause: error,
+    },
+  );
 }

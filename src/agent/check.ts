@@ -4,11 +4,11 @@
  */
 import type { Config } from "../config/types.js";
 import { oneLine, UpdaterError } from "../errors.js";
-import { type Decision, selectRelease } from "../feed/select.js";
-import { installPaths, statePaths } from "../layout/paths.js";
-import { readReleaseFile } from "../layout/release-file.js";
+import type { Decision } from "../feed/select.js";
+import { statePaths } from "../layout/paths.js";
 import { loadState, type State, saveState } from "../state/store.js";
-import { currentManifest, type ManifestSourceDeps } from "./manifest-source.js";
+import { decide } from "./decide.js";
+import type { AgentDeps } from "./deps.js";
 
 export interface ReleaseRef {
   sha: string;
@@ -33,31 +33,18 @@ const STATUS_OF: Record<Decision["kind"], CheckStatus> = {
   skipped: "skipped",
 };
 
-/** Shas marked failed that may not be retried yet at `now`. */
-export function blockedShas(state: State, retryAfterS: number | null, now: Date): Set<string> {
-  const blocked = new Set<string>();
-  for (const [sha, mark] of Object.entries(state.failed_releases)) {
-    const due =
-      retryAfterS !== null && Date.parse(mark.marked_at) + retryAfterS * 1000 <= now.getTime();
-    if (!due) blocked.add(sha);
-  }
-  return blocked;
-}
-
-export async function runCheck(config: Config, deps: ManifestSourceDeps): Promise<CheckResult> {
+export async function runCheck(config: Config, deps: AgentDeps): Promise<CheckResult> {
   const paths = statePaths(config.state_dir);
   const state = await loadState(paths.state);
   try {
-    const current = await currentManifest(config, paths, state, deps);
-    const active = await readReleaseFile(installPaths(config.install_dir).active);
-    const decision = selectRelease({
-      manifest: current.manifest,
-      pin: config.pin,
-      hostId: config.host_id,
-      activeSha: active?.sha ?? null,
-      blockedShas: blockedShas(state, config.retry.failed_release_s, deps.now()),
-      force: false,
-    });
+    const { manifest, notModified, active, decision } = await decide(
+      config,
+      paths,
+      state,
+      deps,
+      false,
+    );
+    const current = { manifest, notModified };
     const result: CheckResult = {
       status: STATUS_OF[decision.kind],
       from: active ? { sha: active.sha, version: active.version } : null,

@@ -4,14 +4,14 @@
  * config, a logger on stderr (stdout belongs to --json), and the clock.
  * This is the one place that reads process.env.
  */
+
+import type { AgentDeps } from "../agent/deps.js";
 import { DEFAULT_CONFIG_PATH, loadConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
-import { createLogger, type Logger } from "../log.js";
+import { createLogger } from "../log.js";
 
-export interface CommandContext {
+export interface CommandContext extends AgentDeps {
   config: Config;
-  log: Logger;
-  now: () => Date;
 }
 
 export function configPath(option: string | undefined): string {
@@ -21,5 +21,16 @@ export function configPath(option: string | undefined): string {
 export async function commandContext(option: string | undefined): Promise<CommandContext> {
   const config = await loadConfig(configPath(option));
   const log = createLogger(config.log.level, process.stderr);
-  return { config, log, now: () => new Date() };
+  return {
+    config,
+    log,
+    now: () => new Date(),
+    monotonicMs: () => performance.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    env: {
+      PATH: process.env.PATH,
+      INVOCATION_ID: process.env.INVOCATION_ID,
+      DECNET_UPDATER_FAILPOINT: process.env.DECNET_UPDATER_FAILPOINT,
+    },
+  };
 }

@@ -8,6 +8,9 @@ import { UPDATER_VERSION } from "../version.js";
 import { registerCheck } from "./commands/check.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerPublish } from "./commands/publish.js";
+import { registerRollback } from "./commands/rollback.js";
+import { registerStatus } from "./commands/status.js";
+import { registerUpdate } from "./commands/update.js";
 import { EXIT } from "./exit-codes.js";
 import { printError } from "./output.js";
 
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .exitOverride();
   registerCheck(program);
+  registerUpdate(program);
+  registerRollback(program);
+  registerStatus(program);
   registerKeygen(program);
   registerPublish(program);
   for (const command of program.commands) command.exitOverride();

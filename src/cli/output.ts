@@ -18,3 +18,9 @@ export function shortRef(ref: { sha: string; version: string | null } | null): s
   if (!ref) return "nothing";
   return `${ref.version ?? "unknown version"} (${ref.sha.slice(0, 12)})`;
 }
+
+/** The --config option every command that reads the configuration takes. */
+export const CONFIG_OPTION = [
+  "--config <file>",
+  "configuration file (default $DECNET_UPDATER_CONFIG or /etc/decnet/updater.toml)",
+] as const;

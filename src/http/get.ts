@@ -1,6 +1,7 @@
 /**
- * A bounded GET: at most `maxBytes` read, an overall deadline, conditional
- * headers, and redirects followed only within the same origin.
+ * GET with our limits: an overall deadline, conditional headers, redirects
+ * followed only within the same origin, and every failure (also one while
+ * the body streams) turned into a stable error code.
  *
  * Redirects are handled here rather than by undici's interceptor because the
  * interceptor cannot refuse a cross-origin hop, and a mirror that redirects
@@ -15,28 +16,35 @@ import type { HttpClient } from "./tls.js";
 
 export interface GetOptions {
   client: HttpClient;
-  maxBytes: number;
   /** Whole-request limit in ms: a server that dribbles bytes cannot hold us longer. */
   deadlineMs: number;
   headers?: Record<string, string>;
-  /** What is fetched, for error messages ("manifest", "signature"). */
+  /** What is fetched, for error messages ("manifest", "signature", "tarball"). */
   what: string;
 }
 
-export interface GetResult {
+export type ResponseBody = Dispatcher.ResponseData["body"];
+
+/** A 2xx response, handed to the consumer; 304 is passed through too. */
+export interface OkResponse {
   status: number;
-  /** The final URL after same-origin redirects. */
   url: string;
   etag: string | undefined;
-  /** Absent for 304. */
-  body: Buffer | undefined;
-  /** Bytes received in bodies, for metrics. */
-  bytesRead: number;
+  contentLength: number | undefined;
+  body: ResponseBody;
 }
 
 const MAX_REDIRECTS = 5;
 
-export async function boundedGet(url: string, options: GetOptions): Promise<GetResult> {
+/**
+ * Runs `consume` on the final 2xx or 304 response. Errors thrown by
+ * `consume` (body stream failures, our own limits) are classified too.
+ */
+export async function withGet<T>(
+  url: string,
+  options: GetOptions,
+  consume: (response: OkResponse) => Promise<T>,
+): Promise<T> {
   const signal = AbortSignal.timeout(options.deadlineMs);
   let current = url;
   try {
@@ -49,23 +57,21 @@ export async function boundedGet(url: string, options: GetOptions): Promise<GetR
       });
       const status = response.statusCode;
       if (status >= 300 && status < 400 && status !== 304) {
-        await response.body.dump();
+        discard(response.body);
         current = sameOriginRedirect(current, header(response.headers, "location"), options.what);
         continue;
       }
-      const etag = header(response.headers, "etag");
-      if (status === 304) {
-        await response.body.dump();
-        return { status, url: current, etag, body: undefined, bytesRead: 0 };
+      if (status !== 304 && (status < 200 || status >= 300)) {
+        throw await statusError(response, current, options.what);
       }
-      if (status < 200 || status >= 300) throw await statusError(response, current, options.what);
-      const body = await readCapped(
-        response.body,
-        header(response.headers, "content-length"),
-        current,
-        options,
-      );
-      return { status, url: current, etag, body, bytesRead: body.length };
+      const length = header(response.headers, "content-length");
+      return await consume({
+        status,
+        url: current,
+        etag: header(response.headers, "etag"),
+        contentLength: length === undefined ? undefined : Number(length),
+        body: response.body,
+      });
     }
     throw new UpdaterError(
       "E_REDIRECT",
@@ -89,6 +95,85 @@ export async function boundedGet(url: string, options: GetOptions): Promise<GetR
     }
     throw classified;
   }
+}
+
+export interface BufferedResult {
+  status: number;
+  url: string;
+  etag: string | undefined;
+  /** Absent for 304. */
+  body: Buffer | undefined;
+  bytesRead: number;
+}
+
+/** A GET whose body is read into memory, at most `maxBytes` of it. */
+export function boundedGet(
+  url: string,
+  options: GetOptions & { maxBytes: number },
+): Promise<BufferedResult> {
+  return withGet(url, options, async (response) => {
+    if (response.status === 304) {
+      discard(response.body);
+      return { status: 304, url: response.url, etag: response.etag, body: undefined, bytesRead: 0 };
+    }
+    const body = await readCapped(response, options.maxBytes, options.what);
+    return {
+      status: response.status,
+      url: response.url,
+      etag: response.etag,
+      body,
+      bytesRead: body.length,
+    };
+  });
+}
+
+/** Drops a body we will not read; undici reports the abort as an error nobody needs. */
+export function discard(body: ResponseBody): void {
+  body.on("error", () => undefined);
+  body.destroy();
+}
+
+export function tooLarge(what: string, url: string, limit: number, found: string): UpdaterError {
+  return new UpdaterError("E_TOO_LARGE", `${what} ${url}: larger than ${limit} bytes (${found})`);
+}
+
+function header(
+  headers: Record<string, string | string[] | undefined>,
+  name: string,
+): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function sameOriginRedirect(from: string, location: string | undefined, what: string): string {
+  if (!location)
+    throw new UpdaterError("E_REDIRECT", `${what} ${from}: redirect without a Location`);
+  const target = new URL(location, from);
+  if (target.origin !== new URL(from).origin) {
+    throw new UpdaterError(
+      "E_REDIRECT",
+      `${what} ${from}: redirect to another origin refused (${target.origin})`,
+    );
+  }
+  return target.href;
+}
+
+async function readCapped(response: OkResponse, maxBytes: number, what: string): Promise<Buffer> {
+  if (response.contentLength !== undefined && response.contentLength > maxBytes) {
+    discard(response.body);
+    throw tooLarge(what, response.url, maxBytes, `Content-Length ${response.contentLength}`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of response.body) {
+    total += (chunk as Buffer).length;
+    if (total > maxBytes) {
+      discard(response.body);
+      throw tooLarge(what, response.url, maxBytes, `${total} bytes read`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, total);
 }
 
 /**
@@ -115,59 +200,4 @@ async function statusError(
     );
   }
   return new UpdaterError("E_HTTP_STATUS", `${what} ${url}: HTTP ${response.statusCode}`);
-}
-
-/** Drops a body we will not read; undici reports the abort as an error nobody needs. */
-function discard(body: Dispatcher.ResponseData["body"]): void {
-  body.on("error", () => undefined);
-  body.destroy();
-}
-
-function header(
-  headers: Record<string, string | string[] | undefined>,
-  name: string,
-): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function sameOriginRedirect(from: string, location: string | undefined, what: string): string {
-  if (!location)
-    throw new UpdaterError("E_REDIRECT", `${what} ${from}: redirect without a Location`);
-  const target = new URL(location, from);
-  if (target.origin !== new URL(from).origin) {
-    throw new UpdaterError(
-      "E_REDIRECT",
-      `${what} ${from}: redirect to another origin refused (${target.origin})`,
-    );
-  }
-  return target.href;
-}
-
-async function readCapped(
-  body: Dispatcher.ResponseData["body"],
-  contentLength: string | undefined,
-  url: string,
-  options: GetOptions,
-): Promise<Buffer> {
-  const tooLarge = (found: string) =>
-    new UpdaterError(
-      "E_TOO_LARGE",
-      `${options.what} ${url}: larger than ${options.maxBytes} bytes (${found})`,
-    );
-  if (contentLength !== undefined && Number(contentLength) > options.maxBytes) {
-    discard(body);
-    throw tooLarge(`Content-Length ${contentLength}`);
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length;
-    if (total > options.maxBytes) {
-      discard(body);
-      throw tooLarge(`${total} bytes read`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, total);
 }

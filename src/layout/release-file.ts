@@ -6,6 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "../fs/atomic.js";
 
 export const RELEASE_FILE = ".decnet-release.json";
 
@@ -13,6 +14,18 @@ export interface ReleaseInfo {
   sha: string;
   version: string | null;
   installed_at: string | null;
+  /** The slot's venv relative to install_dir ("venvs/<dir>"); absent in DECNET's own files. */
+  venv: string | null;
+}
+
+/** What this agent writes into a staged slot, last. */
+export interface ReleaseRecord {
+  sha: string;
+  version: string;
+  installed_at: string;
+  sha256: string;
+  manifest_serial: number;
+  venv: string;
 }
 
 export async function readReleaseFile(slotDir: string): Promise<ReleaseInfo | null> {
@@ -23,11 +36,17 @@ export async function readReleaseFile(slotDir: string): Promise<ReleaseInfo | nu
     return null;
   }
   if (typeof doc !== "object" || doc === null) return null;
-  const { sha, version, installed_at } = doc as Record<string, unknown>;
+  const { sha, version, installed_at, venv } = doc as Record<string, unknown>;
   if (typeof sha !== "string" || sha === "") return null;
   return {
     sha,
     version: typeof version === "string" ? version : null,
     installed_at: typeof installed_at === "string" ? installed_at : null,
+    venv: typeof venv === "string" && /^venvs\/[^/]+$/.test(venv) ? venv : null,
   };
+}
+
+/** Written into the staging slot last: its presence marks a complete slot. Do not reorder. */
+export async function writeReleaseFile(slotDir: string, record: ReleaseRecord): Promise<void> {
+  await writeFileAtomic(join(slotDir, RELEASE_FILE), `${JSON.stringify(record, null, 2)}\n`);
 }

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCheck } from "../../src/agent/check.js";
-import { createLogger } from "../../src/log.js";
+import { agentDeps } from "../helpers/deps.js";
 import {
   installActive,
   loadAgentConfig,
@@ -31,7 +31,6 @@ let signer: Signer;
 let otherSigner: Signer;
 let server: TestServer;
 let files = new Map<string, Buffer>();
-const log = createLogger("silent", process.stderr);
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), "du-hostile-"));
@@ -240,21 +239,18 @@ describe("hostile manifests are refused and change nothing", () => {
       const config = await loadAgentConfig(dirs);
       if (hostile.accepted) {
         files = hostile.accepted();
-        await runCheck(config, { now: () => new Date(), log });
+        await runCheck(config, agentDeps());
       }
       const installBefore = await snapshot(dirs.installDir);
       const stateBefore = await readState(dirs.stateDir);
       const storedBefore = await readFile(join(dirs.stateDir, "manifest.json")).catch(() => null);
 
       files = hostile.served();
-      await assert.rejects(
-        runCheck(config, { now: () => new Date(), log }),
-        (error: Error & { code?: string }) => {
-          assert.equal(error.code, hostile.code, error.message);
-          assert.match(error.message, hostile.message);
-          return true;
-        },
-      );
+      await assert.rejects(runCheck(config, agentDeps()), (error: Error & { code?: string }) => {
+        assert.equal(error.code, hostile.code, error.message);
+        assert.match(error.message, hostile.message);
+        return true;
+      });
 
       assert.deepEqual(await snapshot(dirs.installDir), installBefore);
       const stateAfter = await readState(dirs.stateDir);

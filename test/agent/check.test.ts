@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCheck } from "../../src/agent/check.js";
 import { loadConfig } from "../../src/config/load.js";
-import { createLogger } from "../../src/log.js";
+import { agentDeps } from "../helpers/deps.js";
 import {
   type AgentDirs,
   installActive,
@@ -25,8 +25,6 @@ let pki: Pki;
 let signer: Signer;
 let server: TestServer;
 let files = new Map<string, Buffer>();
-const log = createLogger("silent", process.stderr);
-const clock = () => new Date();
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), "du-check-"));
@@ -52,7 +50,7 @@ const signatureRequests = () =>
 describe("check", () => {
   test("a host with nothing installed has latest available; only state_dir is written", async (t) => {
     const dirs = await setup(t);
-    const result = await runCheck(await loadConfig(dirs.configFile), { now: clock, log });
+    const result = await runCheck(await loadConfig(dirs.configFile), agentDeps());
     assert.equal(result.status, "update_available");
     assert.equal(result.from, null);
     assert.deepEqual(result.to, { sha: "1100000bbbb", version: "1.1.0" });
@@ -72,10 +70,10 @@ describe("check", () => {
     const dirs = await setup(t);
     await installActive(dirs.installDir, "1100000bbbb", "1.1.0");
     const config = await loadConfig(dirs.configFile);
-    const first = await runCheck(config, { now: clock, log });
+    const first = await runCheck(config, agentDeps());
     assert.equal(first.status, "up_to_date");
     assert.equal(first.not_modified, false);
-    const second = await runCheck(config, { now: clock, log });
+    const second = await runCheck(config, agentDeps());
     assert.equal(second.status, "up_to_date");
     assert.equal(second.not_modified, true);
     assert.equal(manifestRequests().length, 2);
@@ -86,12 +84,12 @@ describe("check", () => {
   test("after a 304 a changed pin decides again from the stored manifest", async (t) => {
     const dirs = await setup(t);
     await installActive(dirs.installDir, "1100000bbbb", "1.1.0");
-    await runCheck(await loadConfig(dirs.configFile), { now: clock, log });
+    await runCheck(await loadConfig(dirs.configFile), agentDeps());
     await writeFile(
       join(`${dirs.configFile}`),
       `${await readFile(dirs.configFile, "utf8")}\n[pin]\nversion = "1.0.0"\n`,
     );
-    const pinned = await runCheck(await loadConfig(dirs.configFile), { now: clock, log });
+    const pinned = await runCheck(await loadConfig(dirs.configFile), agentDeps());
     assert.equal(pinned.not_modified, true);
     assert.equal(pinned.status, "update_available");
     assert.equal(pinned.to.version, "1.0.0");
@@ -100,18 +98,18 @@ describe("check", () => {
   test("a stored manifest that has expired is refused even when the master answers 304", async (t) => {
     const dirs = await setup(t);
     const config = await loadConfig(dirs.configFile);
-    await runCheck(config, { now: clock, log });
+    await runCheck(config, agentDeps());
     const later = () => new Date(Date.now() + 30 * 86_400_000);
-    await assert.rejects(runCheck(config, { now: later, log }), { code: "E_EXPIRED" });
+    await assert.rejects(runCheck(config, agentDeps({ now: later })), { code: "E_EXPIRED" });
     assert.equal(manifestRequests().at(-1)?.headers["if-none-match"] !== undefined, true);
   });
 
   test("a stored manifest that no longer matches state.json is not trusted for a 304", async (t) => {
     const dirs = await setup(t);
     const config = await loadConfig(dirs.configFile);
-    await runCheck(config, { now: clock, log });
+    await runCheck(config, agentDeps());
     await writeFile(join(dirs.stateDir, "manifest.json"), "{}");
-    const result = await runCheck(config, { now: clock, log });
+    const result = await runCheck(config, agentDeps());
     assert.equal(result.not_modified, false);
     assert.equal(manifestRequests()[1]?.headers["if-none-match"], undefined);
   });
@@ -119,7 +117,7 @@ describe("check", () => {
   test("pin.hold says held and names what it would do", async (t) => {
     const dirs = await setup(t, { pin: { hold: true } });
     await installActive(dirs.installDir, "1000000aaaa", "1.0.0");
-    const result = await runCheck(await loadConfig(dirs.configFile), { now: clock, log });
+    const result = await runCheck(await loadConfig(dirs.configFile), agentDeps());
     assert.equal(result.status, "held");
     assert.match(result.reason, /would update: 1\.1\.0/);
   });
@@ -127,10 +125,10 @@ describe("check", () => {
   test("a corrupt state.json refuses every manifest and is left as it was", async (t) => {
     const dirs = await setup(t);
     const config = await loadConfig(dirs.configFile);
-    await runCheck(config, { now: clock, log });
+    await runCheck(config, agentDeps());
     await writeFile(join(dirs.stateDir, "state.json"), '{"schema":1,"highest_serial":');
     const before = await snapshot(dirs.stateDir);
-    await assert.rejects(runCheck(config, { now: clock, log }), {
+    await assert.rejects(runCheck(config, agentDeps()), {
       code: "E_STATE",
       message: `state ${join(dirs.stateDir, "state.json")}: corrupt (not valid JSON); manifests are refused until the file is restored`,
     });

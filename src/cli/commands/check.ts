@@ -3,16 +3,13 @@ import { runCheck } from "../../agent/check.js";
 import { isUpdaterError, oneLine } from "../../errors.js";
 import { commandContext } from "../context.js";
 import { EXIT, exitCodeForError } from "../exit-codes.js";
-import { printError, printJson, printLine, shortRef } from "../output.js";
+import { CONFIG_OPTION, printError, printJson, printLine, shortRef } from "../output.js";
 
 export function registerCheck(program: Command): void {
   program
     .command("check")
     .description("fetch and verify the manifest, decide; changes nothing installed")
-    .option(
-      "--config <file>",
-      "configuration file (default $DECNET_UPDATER_CONFIG or /etc/decnet/updater.toml)",
-    )
+    .option(...CONFIG_OPTION)
     .option("--json", "print one JSON object on stdout")
     .addHelpText(
       "after",

@@ -1,0 +1,78 @@
+/**
+ * The ports every command gets from the composition root (src/cli/context.ts),
+ * and the pipeline's own ports built from them: mTLS clients for the feed and
+ * the probe, the restart mode, systemctl, failpoints.
+ */
+import type { Config } from "../config/types.js";
+import { createHttpClient } from "../http/tls.js";
+import type { Logger } from "../log.js";
+import type { PipelineDeps } from "../pipeline/context.js";
+import { failpointFrom } from "../pipeline/failpoints.js";
+import type { RestartMode } from "../pipeline/steps/restart.js";
+import { findOnPath, systemctlAt } from "../process/systemctl.js";
+
+export interface AgentEnv {
+  PATH?: string | undefined;
+  /** Set by systemd for every service it runs. */
+  INVOCATION_ID?: string | undefined;
+  DECNET_UPDATER_FAILPOINT?: string | undefined;
+}
+
+export interface AgentDeps {
+  log: Logger;
+  now: () => Date;
+  monotonicMs: () => number;
+  sleep: (ms: number) => Promise<void>;
+  env: AgentEnv;
+}
+
+/** restart.mode "auto": systemd when INVOCATION_ID is set and systemctl is on PATH. */
+export async function resolveRestart(
+  config: Config,
+  env: AgentEnv,
+): Promise<{ mode: RestartMode; systemctl: string | null }> {
+  const systemctl = await findOnPath("systemctl", env.PATH);
+  if (config.restart.mode === "systemd") return { mode: "systemd", systemctl };
+  if (config.restart.mode === "process") return { mode: "process", systemctl };
+  return { mode: env.INVOCATION_ID && systemctl ? "systemd" : "process", systemctl };
+}
+
+/** Pipeline ports for one cycle; call `close` when the cycle ends. */
+export async function createPipelineDeps(
+  config: Config,
+  deps: AgentDeps,
+): Promise<PipelineDeps & { close(): Promise<void> }> {
+  const timeoutMs = config.feed.timeout_s * 1000;
+  const feedClient = await createHttpClient(
+    {
+      ca: config.feed.ca,
+      cert: config.feed.cert,
+      key: config.feed.key,
+      serverName: config.feed.server_name,
+      keyPrefix: "feed",
+    },
+    { timeoutMs },
+  );
+  const probeClient = await createHttpClient(
+    { ca: config.probe.ca, cert: config.probe.cert, key: config.probe.key, keyPrefix: "probe" },
+    { timeoutMs: Math.max(1000, config.probe.backoff_s * 4000) },
+  ).catch(async (error) => {
+    await feedClient.close();
+    throw error;
+  });
+  const restart = await resolveRestart(config, deps.env);
+  return {
+    log: deps.log,
+    now: deps.now,
+    monotonicMs: deps.monotonicMs,
+    sleep: deps.sleep,
+    restartMode: restart.mode,
+    systemctl: restart.systemctl ? systemctlAt(restart.systemctl) : null,
+    feedClient,
+    probeClient,
+    failpoint: failpointFrom(deps.env.DECNET_UPDATER_FAILPOINT),
+    async close() {
+      await Promise.all([feedClient.close(), probeClient.close()]);
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { Command } from "commander";
+import { runRollback } from "../../agent/rollback.js";
+import { isUpdaterError, oneLine } from "../../errors.js";
+import { commandContext } from "../context.js";
+import { exitCodeForError } from "../exit-codes.js";
+import { CONFIG_OPTION, printError, printJson, printLine, shortRef } from "../output.js";
+
+export function registerRollback(program: Command): void {
+  program
+    .command("rollback")
+    .description("swap to the previous release, flip venv, restore its units, restart, probe")
+    .option(...CONFIG_OPTION)
+    .option("--json", "print one JSON object on stdout")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 rolled back and healthy; 1 nothing to roll back to; 3 the previous release is not healthy; 64 usage.",
+    )
+    .action(async (options: { config?: string; json?: boolean }) => {
+      try {
+        const context = await commandContext(options.config);
+        const result = await runRollback(context.config, context);
+        if (options.json) {
+          printJson({
+            status: result.status,
+            from: result.from,
+            to: result.to,
+            error: result.error,
+            steps: result.steps,
+            report_id: result.report.id,
+            manual: true,
+          });
+        } else {
+          const line = `${result.status.replace(/_/g, " ")}: ${shortRef(result.from)} -> ${shortRef(result.to)}`;
+          printLine(result.error ? `${line}: ${result.error}` : line);
+        }
+        process.exitCode = result.exitCode;
+      } catch (error) {
+        if (options.json) {
+          printJson({
+            status: "failed",
+            from: null,
+            to: null,
+            error: oneLine(error),
+            code: isUpdaterError(error) ? error.code : "E_INTERNAL",
+          });
+        } else printError(error);
+        process.exitCode = exitCodeForError(error);
+      }
+    });
+}

@@ -1,0 +1,57 @@
+import type { Command } from "commander";
+import { runStatus, type StatusResult } from "../../agent/status.js";
+import { loadConfig } from "../../config/load.js";
+import { isUpdaterError, oneLine } from "../../errors.js";
+import { configPath } from "../context.js";
+import { exitCodeForError } from "../exit-codes.js";
+import { CONFIG_OPTION, printError, printJson, printLine } from "../output.js";
+
+function slotLine(name: string, slot: StatusResult["active"]): string {
+  if (!slot) return `${name}: none`;
+  return `${name}: ${slot.version ?? "unknown version"} (${slot.sha.slice(0, 12)}), installed ${slot.installed_at ?? "at an unknown time"}`;
+}
+
+function human(status: StatusResult): string[] {
+  const pin = [
+    status.pin.sha ? `sha ${status.pin.sha}` : null,
+    status.pin.version ? `version ${status.pin.version}` : null,
+    status.pin.hold ? "hold" : null,
+  ].filter(Boolean);
+  const record = (r: StatusResult["last_check"]) =>
+    r ? `${r.status} at ${r.at}${r.error ? `: ${r.error}` : ""}` : "never";
+  const failed = Object.entries(status.failed_releases).map(
+    ([sha, f]) => `${f.version} (${sha.slice(0, 12)}) since ${f.marked_at}`,
+  );
+  return [
+    slotLine("active", status.active),
+    slotLine("prev", status.prev),
+    `pin: ${pin.length ? pin.join(", ") : "none (follows latest)"}`,
+    `last check: ${record(status.last_check)}`,
+    `last result: ${record(status.last_result)}`,
+    `failed releases: ${failed.length ? failed.join("; ") : "none"}`,
+    `pending reports: ${status.pending_reports}`,
+  ];
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command("status")
+    .description("slots, pin, last check and result, failed releases, pending reports (no network)")
+    .option(...CONFIG_OPTION)
+    .option("--json", "print one JSON object on stdout")
+    .action(async (options: { config?: string; json?: boolean }) => {
+      try {
+        const status = await runStatus(await loadConfig(configPath(options.config)));
+        if (options.json) printJson(status);
+        else for (const line of human(status)) printLine(line);
+      } catch (error) {
+        if (options.json)
+          printJson({
+            error: oneLine(error),
+            code: isUpdaterError(error) ? error.code : "E_INTERNAL",
+          });
+        else printError(error);
+        process.exitCode = exitCodeForError(error);
+      }
+    });
+}

@@ -1,0 +1,53 @@
+import type { Command } from "commander";
+import { runUpdate } from "../../agent/update.js";
+import { isUpdaterError, oneLine } from "../../errors.js";
+import { commandContext } from "../context.js";
+import { exitCodeForError } from "../exit-codes.js";
+import { CONFIG_OPTION, printError, printJson, printLine, shortRef } from "../output.js";
+
+export function registerUpdate(program: Command): void {
+  program
+    .command("update")
+    .description("one full cycle now: fetch, verify, install, restart, probe, roll back on failure")
+    .option(...CONFIG_OPTION)
+    .option("--json", "print one JSON object on stdout")
+    .option("--force", "reinstall even when the sha matches; ignore failed-release marks")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 updated, up to date or held; 1 failed, nothing changed; 2 rolled back, previous release healthy;\n3 rollback failed, the host needs an operator; 64 usage.",
+    )
+    .action(async (options: { config?: string; json?: boolean; force?: boolean }) => {
+      try {
+        const context = await commandContext(options.config);
+        const result = await runUpdate(context.config, context, { force: options.force === true });
+        if (options.json) {
+          printJson({
+            status: result.status,
+            from: result.from,
+            to: result.to,
+            error: result.error,
+            code: result.code,
+            steps: result.steps,
+            report_id: result.report?.id ?? null,
+          });
+        } else {
+          const line = `${result.status.replace(/_/g, " ")}: ${shortRef(result.from)} -> ${shortRef(result.to)}`;
+          printLine(result.error ? `${line}: ${result.error}` : line);
+        }
+        process.exitCode = result.exitCode;
+      } catch (error) {
+        if (options.json) {
+          printJson({
+            status: "failed",
+            from: null,
+            to: null,
+            error: oneLine(error),
+            code: isUpdaterError(error) ? error.code : "E_INTERNAL",
+            steps: [],
+            report_id: null,
+          });
+        } else printError(error);
+        process.exitCode = exitCodeForError(error);
+      }
+    });
+}

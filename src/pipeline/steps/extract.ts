@@ -1,0 +1,132 @@
+/**
+ * Extract a verified tarball into releases/active.new.
+ *
+ * node-tar's Parser reads the format (gzip, ustar, PAX, GNU long names); we
+ * write the two entry kinds we allow ourselves instead of using its Unpack.
+ * Why by hand: Unpack supports links and so carries path-cache and
+ * symlink-race logic that has needed many security fixes, and it can still
+ * write entries after it reported an error. Here every entry passes
+ * `ArchivePolicy` first, files are opened with O_CREAT|O_EXCL|O_NOFOLLOW (so
+ * nothing is ever written through an existing name or link), and we know
+ * exactly when the last write has finished: only then is a refused staging
+ * folder removed, so nothing can appear in it afterwards.
+ */
+import { constants, createReadStream, createWriteStream, mkdirSync, openSync } from "node:fs";
+import { chmod, mkdir, open, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Parser, type ReadEntry } from "tar";
+import { fsError, oneLine, UpdaterError } from "../../errors.js";
+import { fsyncDir } from "../../fs/atomic.js";
+import { type ArchiveLimits, ArchivePolicy } from "../archive-policy.js";
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+const WRITE_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+export interface ExtractResult {
+  entries: number;
+  bytes: number;
+}
+
+async function checkGzip(tarball: string, name: string): Promise<void> {
+  const handle = await open(tarball, "r");
+  try {
+    const head = Buffer.alloc(2);
+    await handle.read(head, 0, 2, 0);
+    if (!head.equals(GZIP_MAGIC)) {
+      throw new UpdaterError(
+        "E_ARCHIVE",
+        `archive ${name}: not gzip-compressed (only .tar.gz releases are accepted)`,
+      );
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Extracts `tarball` into `staging`, which must not exist. On any failure
+ * the staging folder is removed after every write has stopped, and the
+ * error names the entry.
+ */
+export async function extractRelease(
+  tarball: string,
+  staging: string,
+  limits: ArchiveLimits,
+): Promise<ExtractResult> {
+  const name = basename(tarball);
+  await checkGzip(tarball, name);
+  await mkdir(dirname(staging), { recursive: true, mode: 0o755 })
+    .then(() => mkdir(staging, { mode: 0o755 }))
+    .catch((e) => {
+      throw fsError(e, `staging ${staging}`);
+    });
+  const policy = new ArchivePolicy(limits, name);
+  const writes = new Set<Promise<void>>();
+  let failure: unknown = null;
+  const parser = new Parser({ strict: true });
+
+  const fail = (error: unknown) => {
+    if (failure === null) failure = error;
+    parser.abort(error instanceof Error ? error : new Error(String(error)));
+  };
+
+  parser.on("entry", (entry: ReadEntry) => {
+    if (failure !== null) return entry.resume();
+    try {
+      const plan = policy.plan(entry);
+      if (plan.kind === "root") return entry.resume();
+      const target = join(staging, plan.path);
+      // Parents may be implied by the path alone; none of them can be a link,
+      // since the policy never lets one into the tree.
+      mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
+      if (plan.kind === "dir") {
+        mkdirSync(target, { recursive: true, mode: plan.mode });
+        const done = chmod(target, plan.mode).catch(fail);
+        track(writes, done);
+        return entry.resume();
+      }
+      const fd = openSync(target, WRITE_FLAGS, plan.mode);
+      const out = createWriteStream("", { fd, flush: true });
+      const done = pipeline(entry, out).catch((error) =>
+        fail(fsError(error, `extract ${plan.path}`)),
+      );
+      track(writes, done);
+    } catch (error) {
+      fail(error);
+      entry.resume();
+    }
+  });
+  parser.on("warn", (code: string, message: string | Error) => {
+    // strict mode turns recoverable warnings into errors; the rest are noise
+    if (code === "TAR_ENTRY_INFO") return;
+    fail(new UpdaterError("E_ARCHIVE", `archive ${name}: ${oneLine(message)} (${code})`));
+  });
+
+  try {
+    await pipeline(createReadStream(tarball), parser);
+  } catch (error) {
+    if (failure === null) failure = error;
+  }
+  // Wait for every write, finished or failed, before deciding anything.
+  while (writes.size > 0) await Promise.allSettled([...writes]);
+  if (failure !== null) {
+    await rm(staging, { recursive: true, force: true });
+    if (failure instanceof UpdaterError) throw failure;
+    const code = (failure as NodeJS.ErrnoException).code;
+    if (code === "ENOSPC" || code === "EDQUOT") throw fsError(failure, `extract ${name}`);
+    throw new UpdaterError("E_ARCHIVE", `archive ${name}: ${oneLine(failure)}`, { cause: failure });
+  }
+  await fsyncDir(staging);
+  return policy.totals;
+}
+
+function track(set: Set<Promise<void>>, promise: Promise<unknown>): void {
+  const settled = promise.then(
+    () => undefined,
+    () => undefined,
+  );
+  set.add(settled);
+  void settled.then(() => set.delete(settled));
+}

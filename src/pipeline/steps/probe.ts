@@ -1,0 +1,107 @@
+/**
+ * Is the agent healthy, and is it the release we just installed?
+ *
+ * Probes over mTLS until the first 200 (probe.attempts, probe.backoff_s
+ * apart), then keeps probing for probe.soak_s: an agent that answers once and
+ * then crashes is not healthy. With probe.identity the health JSON's `sha` or
+ * `version` must be the expected release's, so an old agent still holding the
+ * port does not pass for the new one.
+ */
+import { oneLine } from "../../errors.js";
+import { boundedGet } from "../../http/get.js";
+import type { HttpClient } from "../../http/tls.js";
+
+export interface ProbeInput {
+  client: HttpClient;
+  url: string;
+  attempts: number;
+  backoffMs: number;
+  soakMs: number;
+  identity: "if-present" | "required" | "off";
+  expect: { sha: string; version: string | null };
+  sleep: (ms: number) => Promise<void>;
+  monotonicMs: () => number;
+}
+
+export interface ProbeResult {
+  healthy: boolean;
+  /** One line: why not healthy, or what answered. */
+  detail: string;
+  attempts: number;
+}
+
+/** One probe: null when healthy and the right release, else why not. */
+async function probeOnce(input: ProbeInput): Promise<string | null> {
+  let body: Buffer | undefined;
+  try {
+    body = (
+      await boundedGet(input.url, {
+        client: input.client,
+        maxBytes: 64 * 1024,
+        deadlineMs: Math.max(2000, input.backoffMs * 4),
+        what: "probe",
+      })
+    ).body;
+  } catch (error) {
+    return oneLine(error);
+  }
+  if (input.identity === "off") return null;
+  let doc: Record<string, unknown> = {};
+  try {
+    const parsed = JSON.parse((body ?? Buffer.alloc(0)).toString("utf8"));
+    if (typeof parsed === "object" && parsed !== null) doc = parsed as Record<string, unknown>;
+  } catch {
+    // not JSON: no identity to compare
+  }
+  const { sha, version } = doc;
+  if (typeof sha === "string" && sha !== input.expect.sha)
+    return `the agent runs sha ${sha}, expected ${input.expect.sha}`;
+  if (
+    typeof version === "string" &&
+    input.expect.version !== null &&
+    version !== input.expect.version
+  ) {
+    return `the agent runs version ${version}, expected ${input.expect.version}`;
+  }
+  if (input.identity === "required" && typeof sha !== "string" && typeof version !== "string") {
+    return "the health answer carries no sha or version (probe.identity = required)";
+  }
+  return null;
+}
+
+export async function probeHealth(input: ProbeInput): Promise<ProbeResult> {
+  let last = "not probed";
+  for (let attempt = 1; attempt <= input.attempts; attempt++) {
+    const problem = await probeOnce(input);
+    if (problem === null) return soak(input, attempt);
+    last = problem;
+    if (attempt < input.attempts) await input.sleep(input.backoffMs);
+  }
+  return {
+    healthy: false,
+    detail: `unhealthy after ${input.attempts} probes: ${last}`,
+    attempts: input.attempts,
+  };
+}
+
+async function soak(input: ProbeInput, attempts: number): Promise<ProbeResult> {
+  const end = input.monotonicMs() + input.soakMs;
+  let count = attempts;
+  while (input.monotonicMs() < end) {
+    await input.sleep(Math.min(input.backoffMs, Math.max(0, end - input.monotonicMs())));
+    count++;
+    const problem = await probeOnce(input);
+    if (problem !== null) {
+      return {
+        healthy: false,
+        detail: `healthy, then failed during the ${input.soakMs / 1000} s soak: ${problem}`,
+        attempts: count,
+      };
+    }
+  }
+  return {
+    healthy: true,
+    detail: `healthy after ${attempts} probe(s), stayed healthy for ${input.soakMs / 1000} s`,
+    attempts: count,
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The release slots: releases/{active,prev,active.new}. Every move is a
+ * rename(2) inside releases/, followed by an fsync of the folder, so a crash
+ * leaves each slot either where it was or where it was going.
+ */
+import { access, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { fsyncDir } from "../../fs/atomic.js";
+import { pointSymlink, readLinkOrNull } from "../../fs/symlink.js";
+import type { InstallPaths } from "../../layout/paths.js";
+
+export async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Temp name while two slots trade places (see swapSlots). */
+export function swapPath(paths: InstallPaths): string {
+  return join(paths.releases, "swap");
+}
+
+/**
+ * prev deleted, active -> prev, active.new -> active. Returns whether there
+ * was an active release (a first install has none).
+ * `beforeStaging` runs between the two renames (the mid-rotate failpoint).
+ */
+export async function rotateSlots(
+  paths: InstallPaths,
+  beforeStaging: () => void = () => undefined,
+): Promise<boolean> {
+  await rm(paths.prev, { recursive: true, force: true });
+  const hadActive = await exists(paths.active);
+  if (hadActive) await rename(paths.active, paths.prev);
+  beforeStaging();
+  await rename(paths.staging, paths.active);
+  await fsyncDir(paths.releases);
+  await ensureCurrent(paths);
+  return hadActive;
+}
+
+/** active <-> prev, through releases/swap. */
+export async function swapSlots(paths: InstallPaths): Promise<void> {
+  const temp = swapPath(paths);
+  await rm(temp, { recursive: true, force: true });
+  await rename(paths.active, temp);
+  await rename(paths.prev, paths.active);
+  await rename(temp, paths.prev);
+  await fsyncDir(paths.releases);
+}
+
+/** `current` always points at releases/active (relative, so the tree can move). */
+export async function ensureCurrent(paths: InstallPaths): Promise<void> {
+  if ((await readLinkOrNull(paths.current)) !== "releases/active") {
+    await pointSymlink(paths.current, "releases/active");
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * systemd unit files shipped by a release in etc/systemd/system/*.service.
+ *
+ * `planUnits` runs on the staged release, before anything live changes, and
+ * refuses a release that ships a unit outside `units.allow`. `syncUnits`
+ * writes only files whose bytes differ and returns what it replaced (old
+ * bytes, or null for a unit it added) so `revertUnits` restores exactly that.
+ */
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { UpdaterError } from "../../errors.js";
+import { writeFileAtomic } from "../../fs/atomic.js";
+
+export const RELEASE_UNITS_DIR = "etc/systemd/system";
+
+export interface UnitFile {
+  name: string;
+  bytes: Buffer;
+}
+
+export interface UnitChange {
+  name: string;
+  /** The replaced file's bytes, or null when the release added the unit. */
+  previous: Buffer | null;
+}
+
+/** A unit-name glob ("decnet-*.service") as a whole-name regular expression. */
+export function globToRegExp(glob: string): RegExp {
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, "[^/]*")
+    .replace(/\?/g, "[^/]");
+  return new RegExp(`^${body}$`);
+}
+
+export async function planUnits(releaseDir: string, allow: readonly string[]): Promise<UnitFile[]> {
+  const dir = join(releaseDir, RELEASE_UNITS_DIR);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((name) => name.endsWith(".service")).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+  const patterns = allow.map(globToRegExp);
+  const refused = names.filter((name) => !patterns.some((pattern) => pattern.test(name)));
+  if (refused.length > 0) {
+    throw new UpdaterError(
+      "E_UNITS",
+      `release ships unit ${refused.join(", ")} outside units.allow (${allow.join(", ") || "nothing allowed"})`,
+    );
+  }
+  return Promise.all(names.map(async (name) => ({ name, bytes: await readFile(join(dir, name)) })));
+}
+
+export async function syncUnits(
+  units: readonly UnitFile[],
+  unitsDir: string,
+): Promise<UnitChange[]> {
+  const changes: UnitChange[] = [];
+  for (const unit of units) {
+    const target = join(unitsDir, unit.name);
+    const previous = await readFile(target).catch(() => null);
+    if (previous?.equals(unit.bytes)) continue;
+    // Recorded before the write: a failure mid-sync still reverts what was written.
+    changes.push({ name: unit.name, previous });
+    await writeFileAtomic(target, unit.bytes, 0o644);
+  }
+  return changes;
+}
+
+export async function revertUnits(changes: readonly UnitChange[], unitsDir: string): Promise<void> {
+  for (const change of [...changes].reverse()) {
+    const target = join(unitsDir, change.name);
+    if (change.previous === null) await rm(target, { force: true });
+    else await writeFileAtomic(target, change.previous, 0o644);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Real DECNET-shaped releases for end-to-end tests: wheels of the fixture
+ * agent (built offline by test/fixtures/agent/make_wheel.py), unit files, a
+ * .tar.gz made by node-tar, published into a feed folder with `publish`.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import * as tar from "tar";
+import { publishRelease } from "../../src/feed/publish.js";
+
+const MAKE_WHEEL = resolve(import.meta.dirname, "../fixtures/agent/make_wheel.py");
+
+export interface ReleaseSpec {
+  version: string;
+  sha: string;
+  health?: "ok" | "broken" | "crash";
+  /** Adds the decnet-helper wheel and makes decnet require it. */
+  withHelper?: boolean;
+  /** etc/systemd/system/<name> -> content */
+  units?: Record<string, string>;
+  /** Leaves the wheels out, so the install command fails. */
+  noWheels?: boolean;
+}
+
+export async function buildReleaseTarball(workDir: string, spec: ReleaseSpec): Promise<string> {
+  const root = join(workDir, `release-${spec.version}-${spec.sha.slice(0, 7)}`);
+  await mkdir(join(root, "wheels"), { recursive: true });
+  if (!spec.noWheels) {
+    const args = [
+      MAKE_WHEEL,
+      "--out",
+      join(root, "wheels"),
+      "--version",
+      spec.version,
+      "--sha",
+      spec.sha,
+      "--health",
+      spec.health ?? "ok",
+    ];
+    if (spec.withHelper) args.push("--helper", "--requires", "decnet-helper");
+    execFileSync("python3", args);
+  }
+  await writeFile(join(root, "README"), `fixture DECNET release ${spec.version}\n`);
+  if (spec.units) {
+    await mkdir(join(root, "etc/systemd/system"), { recursive: true });
+    for (const [name, text] of Object.entries(spec.units))
+      await writeFile(join(root, "etc/systemd/system", name), text);
+  }
+  const tarball = join(workDir, `decnet-${spec.version}-${spec.sha.slice(0, 7)}.tar.gz`);
+  await tar.c({ gzip: true, file: tarball, cwd: root, portable: true }, ["."]);
+  return tarball;
+}
+
+export async function publishSpec(
+  workDir: string,
+  feedDir: string,
+  keyFile: string,
+  spec: ReleaseSpec,
+  options: { latest?: boolean } = {},
+): Promise<void> {
+  const tarball = await buildReleaseTarball(workDir, spec);
+  await publishRelease({
+    feedDir,
+    tarball,
+    version: spec.version,
+    sha: spec.sha,
+    keyFile,
+    latest: options.latest ?? true,
+    rolloutPercent: 100,
+    expiresInS: 86400,
+    now: new Date(),
+  });
+}
+
+/** A TCP port free right now on 127.0.0.1, for the fixture agent. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}

@@ -1,0 +1,262 @@
+/**
+ * The whole cycle on a real install dir, process mode: real venvs, real pip
+ * installing wheels offline, the fixture agent started detached and probed
+ * over mTLS, the real CLI in a subprocess. One host goes through its life:
+ * first install, no-op, v1 -> v2 (with a new dependency and unit changes),
+ * manual rollback, v2 again, a bad v3 rolled back, and refusals that change
+ * nothing live.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runCli } from "../helpers/cli.js";
+import { type Host, health, killAgent, writeHostConfig } from "../helpers/e2e.js";
+import { makeSigner, type Signer } from "../helpers/feed.js";
+import { startMtlsServer, staticDir, type TestServer } from "../helpers/mtls-server.js";
+import { makePki, type Pki } from "../helpers/pki.js";
+import { publishSpec, type ReleaseSpec } from "../helpers/release.js";
+import { snapshot } from "../helpers/snapshot.js";
+
+const SHA1 = "1111111111111111111111111111111111111111";
+const SHA2 = "2222222222222222222222222222222222222222";
+const SHA3 = "3333333333333333333333333333333333333333";
+
+let root: string;
+let pki: Pki;
+let signer: Signer;
+let server: TestServer;
+let host: Host;
+let feedDir: string;
+let v2Venv = "";
+
+const unit = (body: string) => `[Unit]\nDescription=${body}\n\n[Service]\nExecStart=/bin/true\n`;
+
+async function publish(spec: ReleaseSpec) {
+  await publishSpec(join(root, "build"), feedDir, signer.keyFile, spec);
+}
+
+async function update(...extra: string[]) {
+  const result = await runCli(["update", "--config", host.configFile, "--json", ...extra]);
+  const json = result.stdout ? JSON.parse(result.stdout) : null;
+  return { ...result, json };
+}
+
+const tarballRequests = () => server.requests.filter((r) => r.path.endsWith(".tar.gz"));
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), "du-e2e-"));
+  pki = makePki(root);
+  signer = await makeSigner(join(root, "keys"));
+  feedDir = join(root, "feed");
+  server = await startMtlsServer(pki, staticDir(feedDir));
+  host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/`);
+});
+after(async () => {
+  if (host) await killAgent(host.installDir);
+  await server?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("update in process mode, end to end", { concurrency: false }, () => {
+  test("first install: v1 installed, linked, its unit synced, the agent answers v1", async () => {
+    await publish({
+      version: "1.0.0",
+      sha: SHA1,
+      units: { "decnet-agent.service": unit("agent v1") },
+    });
+    const result = await update();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.json.status, "updated");
+    assert.equal(result.json.from, null);
+    assert.deepEqual(result.json.to, { sha: SHA1, version: "1.0.0" });
+    assert.deepEqual(
+      result.json.steps.map((s: { name: string }) => s.name),
+      [
+        "fetch",
+        "download",
+        "verify",
+        "extract",
+        "install",
+        "smoke",
+        "rotate",
+        "promote",
+        "units",
+        "restart",
+        "probe",
+      ],
+    );
+    assert.match(result.json.report_id, /^[0-9a-f-]{36}$/);
+    assert.equal((await health(pki, host.port))?.sha, SHA1);
+    assert.equal(await readlink(join(host.installDir, "current")), "releases/active");
+    assert.equal(await readlink(join(host.installDir, "venv")), `venvs/${SHA1}`);
+    assert.equal(await readlink(host.pathLink), join(host.installDir, "venv/bin/decnet"));
+    assert.equal(
+      await readFile(join(host.unitsDir, "decnet-agent.service"), "utf8"),
+      unit("agent v1"),
+    );
+    const release = JSON.parse(
+      await readFile(join(host.installDir, "releases/active/.decnet-release.json"), "utf8"),
+    );
+    assert.equal(release.sha, SHA1);
+    assert.equal(release.version, "1.0.0");
+    assert.equal(release.manifest_serial, 1);
+  });
+
+  test("no-op: the same sha is up to date, nothing is downloaded and the agent keeps running", async () => {
+    const pidBefore = (await health(pki, host.port))?.pid;
+    const downloadsBefore = tarballRequests().length;
+    const result = await update();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.json.status, "up_to_date");
+    assert.equal(tarballRequests().length, downloadsBefore);
+    assert.equal((await health(pki, host.port))?.pid, pidBefore);
+  });
+
+  test("v1 -> v2: a release that adds a dependency installs it; units change and are added", async () => {
+    await publish({
+      version: "2.0.0",
+      sha: SHA2,
+      withHelper: true,
+      units: { "decnet-agent.service": unit("agent v2"), "decnet-extra.service": unit("extra v2") },
+    });
+    const result = await update();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.json.status, "updated");
+    assert.deepEqual(result.json.from, { sha: SHA1, version: "1.0.0" });
+    const answer = await health(pki, host.port);
+    assert.equal(answer?.sha, SHA2);
+    assert.equal(answer?.helper, true);
+    assert.equal(await readlink(join(host.installDir, "venv")), `venvs/${SHA2}`);
+    assert.deepEqual((await readdir(join(host.installDir, "venvs"))).sort(), [SHA1, SHA2]);
+    assert.equal(
+      JSON.parse(
+        await readFile(join(host.installDir, "releases/prev/.decnet-release.json"), "utf8"),
+      ).sha,
+      SHA1,
+    );
+    assert.equal(
+      await readFile(join(host.unitsDir, "decnet-extra.service"), "utf8"),
+      unit("extra v2"),
+    );
+  });
+
+  test("manual rollback returns to v1: its venv, its units, its agent", async () => {
+    const result = await runCli(["rollback", "--config", host.configFile, "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    const json = JSON.parse(result.stdout);
+    assert.equal(json.status, "rolled_back");
+    assert.equal(json.manual, true);
+    assert.deepEqual(json.to, { sha: SHA1, version: "1.0.0" });
+    const answer = await health(pki, host.port);
+    assert.equal(answer?.sha, SHA1);
+    assert.equal(answer?.helper, false);
+    assert.equal(await readlink(join(host.installDir, "venv")), `venvs/${SHA1}`);
+    assert.equal(
+      await readFile(join(host.unitsDir, "decnet-agent.service"), "utf8"),
+      unit("agent v1"),
+    );
+  });
+
+  test("the next update takes v2 again, in a fresh venv since v2's old one belonged to prev", async () => {
+    const result = await update();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.json.status, "updated");
+    assert.equal((await health(pki, host.port))?.sha, SHA2);
+    v2Venv = await readlink(join(host.installDir, "venv"));
+    assert.match(v2Venv, new RegExp(`^venvs/${SHA2}\\.\\d+$`));
+    // only the venvs of active (v2) and prev (v1) are kept
+    assert.deepEqual((await readdir(join(host.installDir, "venvs"))).sort(), [
+      SHA1,
+      v2Venv.slice("venvs/".length),
+    ]);
+  });
+
+  test("a bad v3 (unhealthy agent) is rolled back: exit 2, the agent answers v2, v2's units are back", async () => {
+    await publish({
+      version: "3.0.0",
+      sha: SHA3,
+      health: "broken",
+      units: { "decnet-agent.service": unit("agent v3"), "decnet-new.service": unit("new in v3") },
+    });
+    const result = await update();
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(result.json.status, "rolled_back");
+    assert.equal(result.json.code, "E_PROBE");
+    assert.match(
+      result.json.error,
+      /^unhealthy after 60 probes: probe https:\/\/127\.0\.0\.1:\d+\/health: HTTP 500$/,
+    );
+    assert.deepEqual(result.json.steps.at(-1), {
+      ...result.json.steps.at(-1),
+      name: "rollback",
+      ok: true,
+    });
+    const answer = await health(pki, host.port);
+    assert.equal(answer?.sha, SHA2);
+    assert.equal(answer?.helper, true);
+    assert.equal(await readlink(join(host.installDir, "venv")), v2Venv);
+    assert.equal(
+      await readFile(join(host.unitsDir, "decnet-agent.service"), "utf8"),
+      unit("agent v2"),
+    );
+    await assert.rejects(readFile(join(host.unitsDir, "decnet-new.service")), { code: "ENOENT" });
+    assert.equal(
+      JSON.parse(
+        await readFile(join(host.installDir, "releases/active/.decnet-release.json"), "utf8"),
+      ).sha,
+      SHA2,
+    );
+  });
+
+  test("status shows both slots and the last result", async () => {
+    const result = await runCli(["status", "--config", host.configFile, "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    const json = JSON.parse(result.stdout);
+    assert.equal(json.active.sha, SHA2);
+    assert.equal(json.prev.sha, SHA3);
+    assert.equal(json.last_result.status, "rolled_back");
+    assert.equal(json.pending_reports, 0);
+    const human = await runCli(["status", "--config", host.configFile]);
+    assert.match(human.stdout, /^active: 2\.0\.0 \(222222222222\), installed \d{4}-/);
+    assert.match(human.stdout, /\nlast result: rolled_back at .*: unhealthy after 60 probes/);
+  });
+
+  test("a release shipping a unit outside units.allow is refused before anything live changes", async () => {
+    await publish({
+      version: "4.0.0",
+      sha: "4444444444444444444444444444444444444444",
+      units: { "sshd.service": unit("evil") },
+    });
+    const before = await snapshot(host.installDir);
+    const unitsBefore = await snapshot(host.unitsDir);
+    const result = await update();
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.json.status, "failed");
+    assert.equal(result.json.code, "E_UNITS");
+    assert.equal(
+      result.json.error,
+      "release ships unit sshd.service outside units.allow (decnet-*.service)",
+    );
+    assert.deepEqual(await snapshot(host.installDir), before);
+    assert.deepEqual(await snapshot(host.unitsDir), unitsBefore);
+    assert.equal((await health(pki, host.port))?.sha, SHA2);
+  });
+
+  test("an install that fails changes nothing live and keeps pip's stderr", async () => {
+    await publish({
+      version: "5.0.0",
+      sha: "5555555555555555555555555555555555555555",
+      noWheels: true,
+    });
+    const before = await snapshot(host.installDir);
+    const result = await update();
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.json.status, "failed");
+    assert.equal(result.json.code, "E_INSTALL");
+    assert.match(result.json.error, /^install\.command \(.*pip install .*\): exit 1$/);
+    assert.deepEqual(await snapshot(host.installDir), before);
+    assert.equal((await health(pki, host.port))?.sha, SHA2);
+  });
+});
