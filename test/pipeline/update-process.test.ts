@@ -16,6 +16,7 @@ import { type Host, health, killAgent, writeHostConfig } from "../helpers/e2e.js
 import { makeSigner, type Signer } from "../helpers/feed.js";
 import { startMtlsServer, staticDir, type TestServer } from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
+import { PYTHON_SKIP } from "../helpers/python.js";
 import { publishSpec, type ReleaseSpec } from "../helpers/release.js";
 import { snapshot } from "../helpers/snapshot.js";
 
@@ -46,6 +47,7 @@ async function update(...extra: string[]) {
 const tarballRequests = () => server.requests.filter((r) => r.path.endsWith(".tar.gz"));
 
 before(async () => {
+  if (PYTHON_SKIP) return;
   root = await mkdtemp(join(tmpdir(), "du-e2e-"));
   pki = makePki(root);
   signer = await makeSigner(join(root, "keys"));
@@ -59,7 +61,7 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-describe("update in process mode, end to end", { concurrency: false }, () => {
+describe("update in process mode, end to end", { concurrency: false, skip: PYTHON_SKIP }, () => {
   test("first install: v1 installed, linked, its unit synced, the agent answers v1", async () => {
     await publish({
       version: "1.0.0",

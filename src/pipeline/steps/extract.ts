@@ -64,12 +64,16 @@ export async function extractRelease(
     });
   const policy = new ArchivePolicy(limits, name);
   const writes = new Set<Promise<void>>();
+  const open = new Set<NodeJS.WritableStream & { destroy(error?: Error): void }>();
   let failure: unknown = null;
   const parser = new Parser({ strict: true });
 
   const fail = (error: unknown) => {
+    const reason = error instanceof Error ? error : new Error(String(error));
     if (failure === null) failure = error;
-    parser.abort(error instanceof Error ? error : new Error(String(error)));
+    parser.abort(reason);
+    // An entry cut short (truncated input) never ends: stop its writer so the wait below finishes.
+    for (const out of open) out.destroy(reason);
   };
 
   parser.on("entry", (entry: ReadEntry) => {
@@ -89,9 +93,10 @@ export async function extractRelease(
       }
       const fd = openSync(target, WRITE_FLAGS, plan.mode);
       const out = createWriteStream("", { fd, flush: true });
-      const done = pipeline(entry, out).catch((error) =>
-        fail(fsError(error, `extract ${plan.path}`)),
-      );
+      open.add(out);
+      const done = pipeline(entry, out)
+        .catch((error) => fail(fsError(error, `extract ${plan.path}`)))
+        .finally(() => open.delete(out));
       track(writes, done);
     } catch (error) {
       fail(error);
@@ -107,7 +112,7 @@ export async function extractRelease(
   try {
     await pipeline(createReadStream(tarball), parser);
   } catch (error) {
-    if (failure === null) failure = error;
+    fail(error);
   }
   // Wait for every write, finished or failed, before deciding anything.
   while (writes.size > 0) await Promise.allSettled([...writes]);

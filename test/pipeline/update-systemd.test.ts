@@ -1,0 +1,128 @@
+/**
+ * systemd mode end to end, with a fixture `systemctl` first on PATH that
+ * runs the ExecStart of the unit file the updater synced. restart.mode is
+ * "auto" and INVOCATION_ID is set, as under a real service.
+ */
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runCli } from "../helpers/cli.js";
+import { agentCommand, type Host, health, writeHostConfig } from "../helpers/e2e.js";
+import { makeSigner, type Signer } from "../helpers/feed.js";
+import { startMtlsServer, staticDir, type TestServer } from "../helpers/mtls-server.js";
+import { makePki, type Pki } from "../helpers/pki.js";
+import { PYTHON_SKIP } from "../helpers/python.js";
+import { publishSpec } from "../helpers/release.js";
+
+const FIXTURE_BIN = resolve(import.meta.dirname, "../fixtures/bin");
+const SHA1 = "aaaa111111111111111111111111111111111111";
+const SHA2 = "bbbb222222222222222222222222222222222222";
+
+let root: string;
+let pki: Pki;
+let signer: Signer;
+let server: TestServer;
+let host: Host;
+let systemctlDir: string;
+
+function agentUnit(comment: string): string {
+  const exec = agentCommand(pki, host.port, host.installDir).join(" ");
+  return `[Unit]\nDescription=DECNET agent (${comment})\n\n[Service]\nExecStart=${exec}\n`;
+}
+
+async function update() {
+  const result = await runCli(["update", "--config", host.configFile, "--json"], {
+    env: {
+      PATH: `${FIXTURE_BIN}:${process.env.PATH}`,
+      INVOCATION_ID: "test-invocation",
+      FIXTURE_SYSTEMCTL_DIR: systemctlDir,
+      FIXTURE_UNITS_DIR: host.unitsDir,
+    },
+  });
+  return { ...result, json: result.stdout ? JSON.parse(result.stdout) : null };
+}
+
+const calls = async () =>
+  (await readFile(join(systemctlDir, "calls.log"), "utf8")).trim().split("\n");
+
+before(async () => {
+  if (PYTHON_SKIP) return;
+  root = await mkdtemp(join(tmpdir(), "du-systemd-"));
+  pki = makePki(root);
+  signer = await makeSigner(join(root, "keys"));
+  server = await startMtlsServer(pki, staticDir(join(root, "feed")));
+  systemctlDir = join(root, "systemctl");
+  await mkdir(systemctlDir);
+  host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/`, {
+    mode: "auto" as "systemd",
+  });
+});
+after(async () => {
+  const pid = Number(
+    (
+      await readFile(
+        join(systemctlDir ?? "/nonexistent", "decnet-agent.service.pid"),
+        "utf8",
+      ).catch(() => "")
+    ).trim(),
+  );
+  if (pid > 0) process.kill(pid, "SIGKILL");
+  await server?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("update in systemd mode, with a fixture systemctl", {
+  concurrency: false,
+  skip: PYTHON_SKIP,
+}, () => {
+  test("installs v1: syncs its unit, daemon-reloads, restarts through systemctl, records MainPID", async () => {
+    await publishSpec(join(root, "build"), join(root, "feed"), signer.keyFile, {
+      version: "1.0.0",
+      sha: SHA1,
+      units: { "decnet-agent.service": agentUnit("v1") },
+    });
+    const result = await update();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.json.status, "updated");
+    assert.deepEqual(await calls(), [
+      "daemon-reload",
+      "restart decnet-agent.service",
+      "show -p MainPID --value decnet-agent.service",
+    ]);
+    const mainPid = (await readFile(join(systemctlDir, "decnet-agent.service.pid"), "utf8")).trim();
+    assert.equal((await readFile(join(host.installDir, "agent.pid"), "utf8")).trim(), mainPid);
+    assert.equal((await health(pki, host.port))?.sha, SHA1);
+  });
+
+  test("a v2 that crashes at start is rolled back: its units are reverted and v1 runs from v1's unit", async () => {
+    await publishSpec(join(root, "build"), join(root, "feed"), signer.keyFile, {
+      version: "2.0.0",
+      sha: SHA2,
+      health: "crash",
+      units: {
+        "decnet-agent.service": agentUnit("v2"),
+        "decnet-extra.service": "[Service]\nExecStart=/bin/true\n",
+      },
+    });
+    await rm(join(systemctlDir, "calls.log"));
+    const result = await update();
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(result.json.status, "rolled_back");
+    assert.deepEqual(await calls(), [
+      "daemon-reload", // v2's units written
+      "restart decnet-agent.service",
+      "show -p MainPID --value decnet-agent.service",
+      "daemon-reload", // v1's units restored
+      "restart decnet-agent.service",
+      "show -p MainPID --value decnet-agent.service",
+    ]);
+    assert.equal(
+      await readFile(join(host.unitsDir, "decnet-agent.service"), "utf8"),
+      agentUnit("v1"),
+    );
+    await assert.rejects(readFile(join(host.unitsDir, "decnet-extra.service")), { code: "ENOENT" });
+    assert.equal((await health(pki, host.port))?.sha, SHA1);
+  });
+});
