@@ -60,7 +60,7 @@ before(async () => {
 after(async () => {
   if (host) await killAgent(host.installDir);
   await server?.close();
-  await rm(root, { recursive: true, force: true });
+  if (root) await rm(root, { recursive: true, force: true });
 });
 
 describe("adopting a host installed by the Python original", {

@@ -58,7 +58,7 @@ before(async () => {
 after(async () => {
   if (host) await killAgent(host.installDir);
   await server?.close();
-  await rm(root, { recursive: true, force: true });
+  if (root) await rm(root, { recursive: true, force: true });
 });
 
 describe("update in process mode, end to end", { concurrency: false, skip: PYTHON_SKIP }, () => {

@@ -70,7 +70,7 @@ after(async () => {
   );
   if (pid > 0) process.kill(pid, "SIGKILL");
   await server?.close();
-  await rm(root, { recursive: true, force: true });
+  if (root) await rm(root, { recursive: true, force: true });
 });
 
 describe("update in systemd mode, with a fixture systemctl", {
