@@ -24,6 +24,8 @@ export interface UpdateResult {
   to: ReleaseRef | null;
   error: string | null;
   code: string | null;
+  /** The last 8 KiB of the failing command's stderr (install, smoke). */
+  stderr: string | null;
   steps: StepRecord[];
   report: Report | null;
   exitCode: number;
@@ -86,7 +88,17 @@ export async function runUpdate(
           })
         : null;
     await record(paths.state, state, deps.now(), status, null, manifest.serial);
-    return { status, from, to, error: null, code: null, steps: [fetchStep], report, exitCode: 0 };
+    return {
+      status,
+      from,
+      to,
+      error: null,
+      code: null,
+      stderr: null,
+      steps: [fetchStep],
+      report,
+      exitCode: 0,
+    };
   }
 
   const install = installPaths(config.install_dir);
@@ -140,6 +152,7 @@ export async function runUpdate(
     to,
     error: failure ? oneLine(failure) : null,
     code: failure?.code ?? null,
+    stderr: outcome.stderr,
     steps,
     report,
     exitCode: EXIT_OF[status],

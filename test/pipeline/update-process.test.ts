@@ -258,7 +258,33 @@ describe("update in process mode, end to end", { concurrency: false, skip: PYTHO
     assert.equal(result.json.status, "failed");
     assert.equal(result.json.code, "E_INSTALL");
     assert.match(result.json.error, /^install\.command \(.*pip install .*\): exit 1$/);
+    assert.match(result.json.stderr, /No matching distribution found for decnet/);
+    assert.ok(Buffer.byteLength(result.json.stderr) <= 8192);
     assert.deepEqual(await snapshot(host.installDir), before);
     assert.equal((await health(pki, host.port))?.sha, SHA2);
+  });
+
+  test("--force reinstalls the active sha into a fresh venv and restarts the agent", async () => {
+    await publish({
+      version: "2.0.0",
+      sha: SHA2,
+      withHelper: true,
+      units: { "decnet-agent.service": unit("agent v2"), "decnet-extra.service": unit("extra v2") },
+    });
+    const pidBefore = (await health(pki, host.port))?.pid;
+    assert.equal((await update()).json.status, "up_to_date");
+    const result = await update("--force");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.json.status, "updated");
+    const link = await readlink(join(host.installDir, "venv"));
+    assert.notEqual(link, v2Venv);
+    assert.match(link, new RegExp(`^venvs/${SHA2}(\\.\\d+)?$`));
+    const answer = await health(pki, host.port);
+    assert.equal(answer?.sha, SHA2);
+    assert.notEqual(answer?.pid, pidBefore);
+    assert.deepEqual(
+      (await readdir(join(host.installDir, "venvs"))).sort(),
+      [v2Venv, link].map((v) => v.slice(6)).sort(),
+    );
   });
 });

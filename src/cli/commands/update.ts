@@ -27,6 +27,7 @@ export function registerUpdate(program: Command): void {
             to: result.to,
             error: result.error,
             code: result.code,
+            stderr: result.stderr,
             steps: result.steps,
             report_id: result.report?.id ?? null,
           });
