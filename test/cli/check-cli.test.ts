@@ -99,6 +99,15 @@ describe("decnet-updater check (subprocess)", () => {
     });
   });
 
+  test("rollback with no previous release exits 1 and changes nothing", async () => {
+    const result = await runCli(["rollback", "--config", dirs.configFile]);
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      `decnet-updater: nothing to roll back to: ${join(dirs.installDir, "releases/prev")} holds no release\n`,
+    );
+  });
+
   test("usage errors exit 64; --help and --version exit 0", async () => {
     assert.equal((await runCli(["check", "--bogus"])).code, 64);
     assert.equal((await runCli(["frobnicate"])).code, 64);

@@ -68,7 +68,11 @@ after(async () => {
       ).catch(() => "")
     ).trim(),
   );
-  if (pid > 0) process.kill(pid, "SIGKILL");
+  try {
+    if (pid > 0) process.kill(pid, "SIGKILL");
+  } catch {
+    // the agent is already gone
+  }
   await server?.close();
   if (root) await rm(root, { recursive: true, force: true });
 });
@@ -124,5 +128,29 @@ describe("update in systemd mode, with a fixture systemctl", {
     );
     await assert.rejects(readFile(join(host.unitsDir, "decnet-extra.service")), { code: "ENOENT" });
     assert.equal((await health(pki, host.port))?.sha, SHA1);
+  });
+
+  test("when the previous release cannot come back either, the rollback fails: exit 3", async () => {
+    // v1's venv loses its entry point, so v1's unit cannot start the agent any more.
+    await rm(join(host.installDir, "venvs", SHA1, "bin/decnet"));
+    await publishSpec(join(root, "build"), join(root, "feed"), signer.keyFile, {
+      version: "3.0.0",
+      sha: "cccc333333333333333333333333333333333333",
+      health: "crash",
+      units: { "decnet-agent.service": agentUnit("v3") },
+    });
+    const result = await update();
+    assert.equal(result.code, 3, result.stderr);
+    assert.equal(result.json.status, "rollback_failed");
+    assert.equal(result.json.code, "E_ROLLBACK");
+    assert.match(
+      result.json.error,
+      /^the previous release 1\.0\.0 is not healthy either: unhealthy after 60 probes: /,
+    );
+    assert.deepEqual(result.json.steps.at(-1), {
+      ...result.json.steps.at(-1),
+      name: "rollback",
+      ok: false,
+    });
   });
 });
