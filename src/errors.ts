@@ -34,6 +34,7 @@ export type ErrorCode =
   | "E_PROBE"
   | "E_ROLLBACK"
   | "E_NO_PREV"
+  | "E_LOCKED"
   | "E_IO";
 
 export class UpdaterError extends Error {

@@ -6,6 +6,7 @@ import type { Config } from "../config/types.js";
 import { oneLine, UpdaterError } from "../errors.js";
 import type { Decision } from "../feed/select.js";
 import { statePaths } from "../layout/paths.js";
+import { acquireLock } from "../state/lock.js";
 import { loadState, type State, saveState } from "../state/store.js";
 import { decide } from "./decide.js";
 import type { AgentDeps } from "./deps.js";
@@ -34,6 +35,16 @@ const STATUS_OF: Record<Decision["kind"], CheckStatus> = {
 };
 
 export async function runCheck(config: Config, deps: AgentDeps): Promise<CheckResult> {
+  // check writes state.json (serial, ETag): one writer at a time.
+  const lock = await acquireLock(config.state_dir);
+  try {
+    return await check(config, deps);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function check(config: Config, deps: AgentDeps): Promise<CheckResult> {
   const paths = statePaths(config.state_dir);
   const state = await loadState(paths.state);
   try {

@@ -24,6 +24,8 @@ export interface AgentDeps {
   monotonicMs: () => number;
   sleep: (ms: number) => Promise<void>;
   env: AgentEnv;
+  /** Set by the composition root from DECNET_UPDATER_FAILPOINT (see pipeline/failpoints.ts). */
+  failpoint?: (name: string) => void;
 }
 
 /** restart.mode "auto": systemd when INVOCATION_ID is set and systemctl is on PATH. */

@@ -18,9 +18,11 @@ import { swapSlots } from "../pipeline/steps/slots.js";
 import { planUnits, syncUnits } from "../pipeline/steps/units.js";
 import { slotVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type ReleaseRef, type Report } from "../report/build.js";
+import { acquireLock } from "../state/lock.js";
 import { loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
+import { fileReport } from "./reports.js";
 
 export interface RollbackResult {
   status: "rolled_back" | "rollback_failed";
@@ -33,6 +35,17 @@ export interface RollbackResult {
 }
 
 export async function runRollback(config: Config, deps: AgentDeps): Promise<RollbackResult> {
+  const lock = await acquireLock(config.state_dir);
+  try {
+    const result = await manualRollback(config, deps);
+    await fileReport(config, deps, result.report);
+    return result;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function manualRollback(config: Config, deps: AgentDeps): Promise<RollbackResult> {
   const install = installPaths(config.install_dir);
   const active = await readReleaseFile(install.active);
   const prev = await readReleaseFile(install.prev);

@@ -1,20 +1,24 @@
 /**
- * `update`: one full cycle now. Decide, and when the target differs (or
- * --force), run the pipeline; record the result in state.json and build the
- * report. Exit codes follow SPEC section 7.
+ * `update`: one full cycle now, under the lock. Pending reports go out
+ * first; then decide, and when the target differs (or --force) run the
+ * pipeline; record the outcome (failed-release rules) in state.json and file
+ * the report. Exit codes follow SPEC section 7.
  */
 import type { Config } from "../config/types.js";
-import { oneLine, UpdaterError } from "../errors.js";
+import { type ErrorCode, isUpdaterError, oneLine } from "../errors.js";
 import { feedFileUrl } from "../feed/fetch.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import type { UpdateContext } from "../pipeline/context.js";
 import { type CycleOutcome, runCycle, type StepRecord } from "../pipeline/run-cycle.js";
 import { chooseVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
+import { backOff, recordOutcome } from "../state/failures.js";
+import { acquireLock } from "../state/lock.js";
 import { loadState, type State, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { decide } from "./decide.js";
+import { type Decided, decide } from "./decide.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
+import { fileReport, sendPendingReports } from "./reports.js";
 
 export type UpdateStatus = ReportStatus | "up_to_date" | "held";
 
@@ -53,40 +57,90 @@ export async function runUpdate(
   deps: AgentDeps,
   options: { force: boolean },
 ): Promise<UpdateResult> {
+  const lock = await acquireLock(config.state_dir);
+  try {
+    await sendPendingReports(config, deps);
+    const result = await updateCycle(config, deps, options);
+    if (result.report) await fileReport(config, deps, result.report);
+    return result;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function updateCycle(
+  config: Config,
+  deps: AgentDeps,
+  options: { force: boolean },
+): Promise<UpdateResult> {
   const paths = statePaths(config.state_dir);
   const startedAt = deps.now();
   const state = await loadState(paths.state);
-  let decided: Awaited<ReturnType<typeof decide>>;
+  let decided: Decided;
   try {
     decided = await decide(config, paths, state, deps, options.force);
   } catch (error) {
     await record(paths.state, state, deps.now(), "failed", error, null);
+    // A pin that matches nothing is found after the manifest verified: the master hears of it.
+    if (isUpdaterError(error) && error.code === "E_PIN") {
+      const finishedAt = deps.now().toISOString();
+      await fileReport(
+        config,
+        deps,
+        buildReport({
+          host_id: config.host_id,
+          updater_version: UPDATER_VERSION,
+          status: "failed",
+          from: null,
+          to: null,
+          manifest_serial: state.highest_serial,
+          started_at: startedAt.toISOString(),
+          finished_at: finishedAt,
+          steps: [],
+          error,
+          stderr: null,
+        }),
+      );
+    }
     throw error;
   }
   const { decision, active, manifest } = decided;
   const from: ReleaseRef | null = active ? { sha: active.sha, version: active.version } : null;
   const to: ReleaseRef = { sha: decision.target.sha, version: decision.target.version };
   const fetchStep: StepRecord = { name: "fetch", ms: decided.fetchMs, ok: true };
+  const report = (
+    status: ReportStatus,
+    steps: StepRecord[],
+    error: unknown,
+    stderr: string | null,
+  ): Report =>
+    buildReport({
+      host_id: config.host_id,
+      updater_version: UPDATER_VERSION,
+      status,
+      from,
+      to,
+      manifest_serial: manifest.serial,
+      started_at: startedAt.toISOString(),
+      finished_at: deps.now().toISOString(),
+      steps,
+      error,
+      stderr,
+    });
 
-  if (decision.kind !== "update") {
-    const status: UpdateStatus = decision.kind;
-    deps.log.info({ status, sha: to.sha, version: to.version }, `Update: ${decision.reason}.`);
-    const report =
-      status === "skipped"
-        ? buildReport({
-            host_id: config.host_id,
-            updater_version: UPDATER_VERSION,
-            status: "skipped",
-            from,
-            to,
-            manifest_serial: manifest.serial,
-            started_at: startedAt.toISOString(),
-            finished_at: deps.now().toISOString(),
-            steps: [fetchStep],
-            error: decision.reason,
-            stderr: null,
-          })
-        : null;
+  const backingOff =
+    decision.kind === "update" && !options.force ? backOff(state, to.sha, deps.now()) : null;
+  if (decision.kind !== "update" || backingOff) {
+    const status: UpdateStatus = backingOff ? "skipped" : (decision.kind as UpdateStatus);
+    const reason = backingOff ?? decision.reason;
+    deps.log.info({ status, sha: to.sha, version: to.version }, `Update: ${reason}.`);
+    // A marked release's skip is reported once per manifest serial; a backoff skip is not reported.
+    const mark = state.failed_releases[to.sha];
+    let skipReport: Report | null = null;
+    if (decision.kind === "skipped" && mark && mark.reported_serial !== manifest.serial) {
+      mark.reported_serial = manifest.serial;
+      skipReport = report("skipped", [fetchStep], reason, null);
+    }
     await record(paths.state, state, deps.now(), status, null, manifest.serial);
     return {
       status,
@@ -96,7 +150,7 @@ export async function runUpdate(
       code: null,
       stderr: null,
       steps: [fetchStep],
-      report,
+      report: skipReport,
       exitCode: 0,
     };
   }
@@ -132,19 +186,19 @@ export async function runUpdate(
   if (status === "rolled_back" && from === null) status = "failed";
   const failure = outcome.rollbackError ?? outcome.error;
   const steps = [fetchStep, ...outcome.steps];
-  const report = buildReport({
-    host_id: config.host_id,
-    updater_version: UPDATER_VERSION,
-    status,
-    from,
-    to,
-    manifest_serial: manifest.serial,
-    started_at: startedAt.toISOString(),
-    finished_at: deps.now().toISOString(),
-    steps,
-    error: failure,
-    stderr: outcome.stderr,
+  const marked = recordOutcome(state, {
+    target: decision.target,
+    verdict: status === "skipped" ? "failed" : status,
+    code: (outcome.error?.code ?? null) as ErrorCode | null,
+    error: failure ? oneLine(failure) : null,
+    maxInstallAttempts: config.retry.max_install_attempts,
+    now: deps.now(),
   });
+  if (marked === "marked")
+    deps.log.warn(
+      { sha: to.sha, version: to.version },
+      "The release is marked failed on this host.",
+    );
   await record(paths.state, state, deps.now(), status, failure, manifest.serial);
   return {
     status,
@@ -154,7 +208,7 @@ export async function runUpdate(
     code: failure?.code ?? null,
     stderr: outcome.stderr,
     steps,
-    report,
+    report: report(status, steps, failure, outcome.stderr),
     exitCode: EXIT_OF[status],
   };
 }
@@ -176,6 +230,6 @@ async function record(
   state.last_check = entry;
   state.last_result = entry;
   // The state file being unreadable is the one failure we cannot record in it.
-  if (error instanceof UpdaterError && error.code === "E_STATE") return;
+  if (isUpdaterError(error) && error.code === "E_STATE") return;
   await saveState(path, state).catch(() => undefined);
 }

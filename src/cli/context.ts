@@ -9,6 +9,7 @@ import type { AgentDeps } from "../agent/deps.js";
 import { DEFAULT_CONFIG_PATH, loadConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
 import { createLogger } from "../log.js";
+import { failpointFrom } from "../pipeline/failpoints.js";
 
 export interface CommandContext extends AgentDeps {
   config: Config;
@@ -27,6 +28,7 @@ export async function commandContext(option: string | undefined): Promise<Comman
     now: () => new Date(),
     monotonicMs: () => performance.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    failpoint: failpointFrom(process.env.DECNET_UPDATER_FAILPOINT),
     env: {
       PATH: process.env.PATH,
       INVOCATION_ID: process.env.INVOCATION_ID,

@@ -16,5 +16,6 @@ export const EXIT = {
 
 export function exitCodeForError(error: unknown): number {
   if (isUpdaterError(error) && error.code === "E_USAGE") return EXIT.usage;
+  if (isUpdaterError(error) && error.code === "E_LOCKED") return EXIT.locked;
   return EXIT.error;
 }

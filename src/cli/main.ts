@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { UPDATER_VERSION } from "../version.js";
 import { registerCheck } from "./commands/check.js";
+import { registerClear } from "./commands/clear.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerPublish } from "./commands/publish.js";
 import { registerRollback } from "./commands/rollback.js";
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerUpdate(program);
   registerRollback(program);
   registerStatus(program);
+  registerClear(program);
   registerKeygen(program);
   registerPublish(program);
   for (const command of program.commands) command.exitOverride();

@@ -3,10 +3,11 @@
  *
  * The highest accepted serial is the host's defence against a replayed or
  * rolled-back feed, so a state file that cannot be read is never treated as
- * empty: that would accept an older serial. It is refused with E_STATE until
- * an operator restores it (or, from the durability work, runs `clear --state`).
+ * empty: that would accept an older serial. It is moved aside, a marker is
+ * left, and manifests are refused (E_STATE) until an operator runs
+ * `decnet-updater clear --state` or puts a valid file back.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, rename, rm } from "node:fs/promises";
 import { oneLine, UpdaterError } from "../errors.js";
 import { writeFileAtomic } from "../fs/atomic.js";
 
@@ -22,6 +23,20 @@ export interface FailedRelease {
   marked_at: string;
   attempts: number;
   error: string;
+  /** The manifest serial whose skip of this release was last reported (once per serial). */
+  reported_serial?: number | null;
+}
+
+/** An unmarked failure of a release: retried with exponential backoff, counted in cycles. */
+export interface RetryRecord {
+  version: string;
+  failures: number;
+  /** Consecutive install/smoke/archive failures, towards retry.max_install_attempts. */
+  install_failures: number;
+  /** Cycles still to skip before the next try. */
+  skip_cycles: number;
+  last_failure_at: string;
+  error: string;
 }
 
 export interface State {
@@ -32,6 +47,7 @@ export interface State {
   last_check: CheckRecord | null;
   last_result: CheckRecord | null;
   failed_releases: Record<string, FailedRelease>;
+  retries: Record<string, RetryRecord>;
 }
 
 export function emptyState(): State {
@@ -43,40 +59,75 @@ export function emptyState(): State {
     last_check: null,
     last_result: null,
     failed_releases: {},
+    retries: {},
   };
 }
 
+/** Left beside state.json when a corrupt one was moved aside; cleared by `clear --state`. */
+export function refusedMarker(path: string): string {
+  return `${path}.refused`;
+}
+
 export async function loadState(path: string): Promise<State> {
-  let text: string;
+  let text: string | null;
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return emptyState();
-    throw new UpdaterError("E_STATE", `state ${path}: cannot read (${oneLine(error)})`, {
-      cause: error,
-    });
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new UpdaterError("E_STATE", `state ${path}: cannot read (${oneLine(error)})`, {
+        cause: error,
+      });
+    }
+    text = null;
   }
+  if (text === null) {
+    const refused = await readFile(refusedMarker(path), "utf8").catch(() => null);
+    if (refused !== null) {
+      throw new UpdaterError(
+        "E_STATE",
+        `state ${path}: ${refused.trim()}; manifests are refused until 'decnet-updater clear --state' or the file is restored`,
+      );
+    }
+    return emptyState();
+  }
+  const why = problemWith(text);
+  if (why !== null) {
+    const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+    await rename(path, aside);
+    await writeFileAtomic(
+      refusedMarker(path),
+      `found corrupt (${why}) and moved to ${aside}\n`,
+      0o600,
+    );
+    throw new UpdaterError(
+      "E_STATE",
+      `state ${path}: corrupt (${why}), moved to ${aside}; manifests are refused until 'decnet-updater clear --state' or the file is restored`,
+    );
+  }
+  // A restored state file ends the refusal.
+  await rm(refusedMarker(path), { force: true });
+  return { ...emptyState(), ...(JSON.parse(text) as Partial<State>) };
+}
+
+function problemWith(text: string): string | null {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch {
-    throw corrupt(path, "not valid JSON");
+    return "not valid JSON";
   }
-  if (typeof doc !== "object" || doc === null || (doc as State).schema !== 1) {
-    throw corrupt(path, "expected an object with schema 1");
-  }
-  const state = { ...emptyState(), ...(doc as Partial<State>) };
-  if (state.highest_serial !== null && !Number.isSafeInteger(state.highest_serial)) {
-    throw corrupt(path, "highest_serial is not an integer");
-  }
-  return state;
+  if (typeof doc !== "object" || doc === null || (doc as State).schema !== 1)
+    return "expected an object with schema 1";
+  const serial = (doc as State).highest_serial;
+  if (serial !== null && serial !== undefined && !Number.isSafeInteger(serial))
+    return "highest_serial is not an integer";
+  return null;
 }
 
-function corrupt(path: string, why: string): UpdaterError {
-  return new UpdaterError(
-    "E_STATE",
-    `state ${path}: corrupt (${why}); manifests are refused until the file is restored`,
-  );
+/** `clear --state`: accept a fresh state after a corrupt one (the operator's explicit choice). */
+export async function resetState(path: string): Promise<void> {
+  await saveState(path, emptyState());
+  await rm(refusedMarker(path), { force: true });
 }
 
 export async function saveState(path: string, state: State): Promise<void> {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCheck } from "../../src/agent/check.js";
+import { runClear } from "../../src/agent/clear.js";
 import { loadConfig } from "../../src/config/load.js";
 import { agentDeps } from "../helpers/deps.js";
 import {
@@ -122,16 +123,36 @@ describe("check", () => {
     assert.match(result.reason, /would update: 1\.1\.0/);
   });
 
-  test("a corrupt state.json refuses every manifest and is left as it was", async (t) => {
+  test("a corrupt state.json is moved aside and every manifest refused until clear --state", async (t) => {
     const dirs = await setup(t);
     const config = await loadConfig(dirs.configFile);
     await runCheck(config, agentDeps());
-    await writeFile(join(dirs.stateDir, "state.json"), '{"schema":1,"highest_serial":');
-    const before = await snapshot(dirs.stateDir);
+    const statePath = join(dirs.stateDir, "state.json");
+    await writeFile(statePath, '{"schema":1,"highest_serial":');
+    await assert.rejects(runCheck(config, agentDeps()), (error: Error & { code?: string }) => {
+      assert.equal(error.code, "E_STATE");
+      assert.match(
+        error.message,
+        new RegExp(
+          `^state ${statePath}: corrupt \\(not valid JSON\\), moved to ${statePath}\\.corrupt-[0-9TZ-]+; manifests are refused until 'decnet-updater clear --state' or the file is restored$`,
+        ),
+      );
+      return true;
+    });
+    const aside = (await readdir(dirs.stateDir)).filter((name) =>
+      name.startsWith("state.json.corrupt-"),
+    );
+    assert.equal(aside.length, 1);
+    assert.equal(
+      await readFile(join(dirs.stateDir, aside[0] as string), "utf8"),
+      '{"schema":1,"highest_serial":',
+    );
+    // still refused on the next run: never silently a fresh state that would accept an older serial
     await assert.rejects(runCheck(config, agentDeps()), {
       code: "E_STATE",
-      message: `state ${join(dirs.stateDir, "state.json")}: corrupt (not valid JSON); manifests are refused until the file is restored`,
+      message: /found corrupt \(not valid JSON\) and moved to/,
     });
-    assert.deepEqual(await snapshot(dirs.stateDir), before);
+    assert.match(await runClear(config, { state: true }), /reset/);
+    assert.equal((await runCheck(config, agentDeps())).status, "update_available");
   });
 });

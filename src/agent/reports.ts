@@ -1,0 +1,48 @@
+/**
+ * Report delivery around a cycle: pending reports go out first (oldest
+ * first), the cycle's own report is written to the outbox before any attempt
+ * to send it, then sent. Without feed.report_url no report is written.
+ */
+import type { Config } from "../config/types.js";
+import { createHttpClient } from "../http/tls.js";
+import { statePaths } from "../layout/paths.js";
+import type { Report } from "../report/build.js";
+import { flushOutbox, writeToOutbox } from "../report/outbox.js";
+import type { AgentDeps } from "./deps.js";
+
+export async function sendPendingReports(
+  config: Config,
+  deps: AgentDeps,
+): Promise<{ sent: number; pending: number }> {
+  const url = config.feed.report_url;
+  if (!url) return { sent: 0, pending: 0 };
+  const client = await createHttpClient(
+    {
+      ca: config.feed.ca,
+      cert: config.feed.cert,
+      key: config.feed.key,
+      serverName: config.feed.server_name,
+      keyPrefix: "feed",
+    },
+    { timeoutMs: config.feed.timeout_s * 1000 },
+  );
+  try {
+    return await flushOutbox({
+      client,
+      url,
+      outboxDir: statePaths(config.state_dir).outbox,
+      log: deps.log,
+      sleep: deps.sleep,
+    });
+  } finally {
+    await client.close();
+  }
+}
+
+/** Persists the report (the outbox is the source of truth), then tries to send everything pending. */
+export async function fileReport(config: Config, deps: AgentDeps, report: Report): Promise<void> {
+  if (!config.feed.report_url) return;
+  await writeToOutbox(statePaths(config.state_dir).outbox, report);
+  deps.failpoint?.("before-report");
+  await sendPendingReports(config, deps);
+}

@@ -1,0 +1,89 @@
+/**
+ * The failed-release rules (SPEC section 4), as pure functions over State.
+ *
+ * A release is marked failed only when its own fault is proven: it was
+ * rolled back and the previous release came back healthy (the host is fine),
+ * or its content failed to install `max_install_attempts` cycles in a row.
+ * Download, digest, disk and network errors, a failed rollback or a crash
+ * never mark it: they are retried, skipping 1, 2, 4 ... cycles in between
+ * (at most 6 h apart), so a broken mirror does not hammer the master.
+ */
+import type { ErrorCode } from "../errors.js";
+import type { Release } from "../feed/manifest.js";
+import type { State } from "./store.js";
+
+/** Failures caused by what the release contains: deterministic, so they count towards marking. */
+const CONTENT_FAULTS = new Set<ErrorCode>(["E_INSTALL", "E_SMOKE", "E_ARCHIVE", "E_UNITS"]);
+export const MAX_BACKOFF_S = 6 * 3600;
+const MAX_SKIP_CYCLES = 1024;
+
+export type CycleVerdict = "updated" | "rolled_back" | "rollback_failed" | "failed";
+
+export interface OutcomeInput {
+  target: Release;
+  verdict: CycleVerdict;
+  code: ErrorCode | null;
+  error: string | null;
+  /** True for a rollback done by crash recovery: the release's fault is not proven. */
+  recovered?: boolean;
+  maxInstallAttempts: number;
+  now: Date;
+}
+
+/** Records a cycle's outcome; returns "marked" when the release is now marked failed. */
+export function recordOutcome(state: State, input: OutcomeInput): "marked" | "retry" | "cleared" {
+  const { sha, version } = input.target;
+  if (input.verdict === "updated") {
+    delete state.retries[sha];
+    delete state.failed_releases[sha];
+    return "cleared";
+  }
+  const previous = state.retries[sha];
+  const contentFault =
+    input.code !== null && CONTENT_FAULTS.has(input.code) && input.verdict === "failed";
+  const installFailures = contentFault ? (previous?.install_failures ?? 0) + 1 : 0;
+  const proven =
+    (input.verdict === "rolled_back" && !input.recovered) ||
+    (contentFault && installFailures >= input.maxInstallAttempts);
+  if (proven) {
+    delete state.retries[sha];
+    state.failed_releases[sha] = {
+      version,
+      marked_at: input.now.toISOString(),
+      attempts: (previous?.failures ?? 0) + 1,
+      error: input.error ?? "unknown",
+      reported_serial: null,
+    };
+    return "marked";
+  }
+  const failures = (previous?.failures ?? 0) + 1;
+  state.retries[sha] = {
+    version,
+    failures,
+    install_failures: installFailures,
+    skip_cycles: Math.min(2 ** (failures - 1), MAX_SKIP_CYCLES),
+    last_failure_at: input.now.toISOString(),
+    error: input.error ?? "unknown",
+  };
+  return "retry";
+}
+
+/**
+ * Whether this cycle skips `sha` to back off after unmarked failures.
+ * Counts the skip (mutates state); the 6 h cap lets a sparse schedule retry.
+ */
+export function backOff(state: State, sha: string, now: Date): string | null {
+  const retry = state.retries[sha];
+  if (!retry || retry.skip_cycles <= 0) return null;
+  if (now.getTime() - Date.parse(retry.last_failure_at) >= MAX_BACKOFF_S * 1000) return null;
+  retry.skip_cycles -= 1;
+  return `backing off after ${retry.failures} failure(s) of ${retry.version}; ${retry.skip_cycles} more cycle(s) to skip (last: ${retry.error})`;
+}
+
+/** `clear SHA`: forget the mark and the retry record. Returns whether anything was known. */
+export function clearRelease(state: State, sha: string): boolean {
+  const known = sha in state.failed_releases || sha in state.retries;
+  delete state.failed_releases[sha];
+  delete state.retries[sha];
+  return known;
+}
