@@ -27,7 +27,11 @@ export async function writeHostConfig(
   pki: Pki,
   signer: Signer,
   feedUrl: string,
-  options: { mode?: "process" | "systemd"; extra?: Record<string, Record<string, unknown>> } = {},
+  options: {
+    mode?: "process" | "systemd";
+    reportUrl?: string;
+    extra?: Record<string, Record<string, unknown>>;
+  } = {},
 ): Promise<Host> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
@@ -46,6 +50,7 @@ export async function writeHostConfig(
       key: pki.client.key,
       trusted_keys: [signer.pubLine],
       timeout_s: 5,
+      ...(options.reportUrl ? { report_url: options.reportUrl } : {}),
     },
     install: {
       command: [

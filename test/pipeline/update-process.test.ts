@@ -44,6 +44,9 @@ async function update(...extra: string[]) {
   return { ...result, json };
 }
 
+const reports: Array<{ id: string; status: string; from: unknown; to: { sha: string } | null }> =
+  [];
+
 const tarballRequests = () => server.requests.filter((r) => r.path.endsWith(".tar.gz"));
 
 before(async () => {
@@ -52,8 +55,21 @@ before(async () => {
   pki = makePki(root);
   signer = await makeSigner(join(root, "keys"));
   feedDir = join(root, "feed");
-  server = await startMtlsServer(pki, staticDir(feedDir));
-  host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/`);
+  const serveFeed = staticDir(feedDir);
+  server = await startMtlsServer(pki, (req, res) => {
+    if (req.method !== "POST") return serveFeed(req, res);
+    let body = "";
+    req.on("data", (chunk) => {
+      body += chunk;
+    });
+    req.on("end", () => {
+      reports.push(JSON.parse(body));
+      res.writeHead(200).end();
+    });
+  });
+  host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/`, {
+    reportUrl: `${server.url}/reports`,
+  });
 });
 after(async () => {
   if (host) await killAgent(host.installDir);
@@ -104,6 +120,11 @@ describe("update in process mode, end to end", { concurrency: false, skip: PYTHO
     assert.equal(release.sha, SHA1);
     assert.equal(release.version, "1.0.0");
     assert.equal(release.manifest_serial, 1);
+    assert.deepEqual(
+      reports.map((r) => [r.status, r.from, r.to?.sha]),
+      [["updated", null, SHA1]],
+    );
+    assert.equal(reports[0]?.id, result.json.report_id);
   });
 
   test("no-op: the same sha is up to date, nothing is downloaded and the agent keeps running", async () => {
@@ -210,6 +231,26 @@ describe("update in process mode, end to end", { concurrency: false, skip: PYTHO
       ).sha,
       SHA2,
     );
+    assert.equal(reports.at(-1)?.status, "rolled_back");
+    assert.equal(reports.at(-1)?.id, result.json.report_id);
+  });
+
+  test("the bad release is marked: tried exactly once across ten cycles, its skip reported once", async () => {
+    const v3Tarballs = () => tarballRequests().filter((r) => r.path.includes("3.0.0")).length;
+    assert.equal(v3Tarballs(), 1);
+    const reportsBefore = reports.length;
+    for (let cycle = 2; cycle <= 10; cycle++) {
+      const result = await update();
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.json.status, "skipped");
+    }
+    assert.equal(v3Tarballs(), 1);
+    const skips = reports.slice(reportsBefore);
+    assert.deepEqual(
+      skips.map((r) => [r.status, r.to?.sha]),
+      [["skipped", SHA3]],
+    );
+    assert.equal((await health(pki, host.port))?.sha, SHA2);
   });
 
   test("status shows both slots and the last result", async () => {
@@ -218,11 +259,12 @@ describe("update in process mode, end to end", { concurrency: false, skip: PYTHO
     const json = JSON.parse(result.stdout);
     assert.equal(json.active.sha, SHA2);
     assert.equal(json.prev.sha, SHA3);
-    assert.equal(json.last_result.status, "rolled_back");
+    assert.equal(json.last_result.status, "skipped");
+    assert.deepEqual(Object.keys(json.failed_releases), [SHA3]);
     assert.equal(json.pending_reports, 0);
     const human = await runCli(["status", "--config", host.configFile]);
     assert.match(human.stdout, /^active: 2\.0\.0 \(222222222222\), installed \d{4}-/);
-    assert.match(human.stdout, /\nlast result: rolled_back at .*: unhealthy after 60 probes/);
+    assert.match(human.stdout, /\nfailed releases: 3\.0\.0 \(333333333333\) since \d{4}-/);
   });
 
   test("a release shipping a unit outside units.allow is refused before anything live changes", async () => {

@@ -152,5 +152,9 @@ describe("update in systemd mode, with a fixture systemctl", {
       name: "rollback",
       ok: false,
     });
+    // the host is at fault here (v1 cannot start), not v3: a failed rollback never marks a release
+    const status = await runCli(["status", "--config", host.configFile, "--json"]);
+    // v2 was marked by the previous test (rolled back, v1 healthy); v3 must not be
+    assert.deepEqual(Object.keys(JSON.parse(status.stdout).failed_releases), [SHA2]);
   });
 });
