@@ -39,10 +39,20 @@ export async function sendPendingReports(
   }
 }
 
-/** Persists the report (the outbox is the source of truth), then tries to send everything pending. */
-export async function fileReport(config: Config, deps: AgentDeps, report: Report): Promise<void> {
+/**
+ * Persists the report (the outbox is the source of truth), runs `persisted`
+ * (the cycle's in-flight record is dropped only once its report is safe),
+ * then tries to send everything pending.
+ */
+export async function fileReport(
+  config: Config,
+  deps: AgentDeps,
+  report: Report,
+  persisted: () => Promise<void> = async () => undefined,
+): Promise<void> {
+  if (config.feed.report_url) await writeToOutbox(statePaths(config.state_dir).outbox, report);
+  await persisted();
   if (!config.feed.report_url) return;
-  await writeToOutbox(statePaths(config.state_dir).outbox, report);
   deps.failpoint?.("before-report");
   await sendPendingReports(config, deps);
 }

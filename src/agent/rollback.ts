@@ -22,6 +22,7 @@ import { acquireLock } from "../state/lock.js";
 import { loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
+import { recover } from "./recover.js";
 import { fileReport } from "./reports.js";
 
 export interface RollbackResult {
@@ -37,6 +38,7 @@ export interface RollbackResult {
 export async function runRollback(config: Config, deps: AgentDeps): Promise<RollbackResult> {
   const lock = await acquireLock(config.state_dir);
   try {
+    await recover(config, deps);
     const result = await manualRollback(config, deps);
     await fileReport(config, deps, result.report);
     return result;

@@ -4,11 +4,13 @@
  * pipeline; record the outcome (failed-release rules) in state.json and file
  * the report. Exit codes follow SPEC section 7.
  */
+import { randomUUID } from "node:crypto";
 import type { Config } from "../config/types.js";
 import { type ErrorCode, isUpdaterError, oneLine } from "../errors.js";
 import { feedFileUrl } from "../feed/fetch.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import type { UpdateContext } from "../pipeline/context.js";
+import { clearInflight } from "../pipeline/inflight.js";
 import { type CycleOutcome, runCycle, type StepRecord } from "../pipeline/run-cycle.js";
 import { chooseVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
@@ -18,6 +20,7 @@ import { loadState, type State, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { type Decided, decide } from "./decide.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
+import { recover } from "./recover.js";
 import { fileReport, sendPendingReports } from "./reports.js";
 
 export type UpdateStatus = ReportStatus | "up_to_date" | "held";
@@ -59,9 +62,11 @@ export async function runUpdate(
 ): Promise<UpdateResult> {
   const lock = await acquireLock(config.state_dir);
   try {
+    await recover(config, deps);
     await sendPendingReports(config, deps);
     const result = await updateCycle(config, deps, options);
-    if (result.report) await fileReport(config, deps, result.report);
+    if (result.report)
+      await fileReport(config, deps, result.report, () => clearInflight(config.state_dir));
     return result;
   } finally {
     await lock.release();
@@ -158,6 +163,7 @@ async function updateCycle(
   const install = installPaths(config.install_dir);
   const pipelineDeps = await createPipelineDeps(config, deps);
   let outcome: CycleOutcome;
+  let reportId: string | undefined;
   try {
     const ctx: UpdateContext = {
       config,
@@ -172,7 +178,11 @@ async function updateCycle(
       hadActive: false,
       rotated: false,
       unitChanges: [],
+      reportId: randomUUID(),
+      startedAt: startedAt.toISOString(),
+      steps: [],
     };
+    reportId = ctx.reportId;
     deps.log.info(
       { sha: to.sha, version: to.version, from: from?.sha ?? null },
       `Updating: ${decision.reason}.`,
@@ -208,7 +218,7 @@ async function updateCycle(
     code: failure?.code ?? null,
     stderr: outcome.stderr,
     steps,
-    report: report(status, steps, failure, outcome.stderr),
+    report: { ...report(status, steps, failure, outcome.stderr), id: reportId as string },
     exitCode: EXIT_OF[status],
   };
 }

@@ -11,6 +11,7 @@ import type { InstallPaths, StatePaths } from "../layout/paths.js";
 import type { ReleaseInfo } from "../layout/release-file.js";
 import type { Logger } from "../log.js";
 import type { Systemctl } from "../process/systemctl.js";
+import type { StepRecord } from "./run-cycle.js";
 import type { Downloaded } from "./steps/download.js";
 import type { PromoteRecord } from "./steps/promote.js";
 import type { RestartMode } from "./steps/restart.js";
@@ -42,6 +43,11 @@ export interface UpdateContext {
   from: ReleaseInfo | null;
   /** "venvs/<dir>" of the staged release. */
   venvRelative: string;
+  /** The report's id, fixed at the start so a recovered cycle reports under the same id. */
+  reportId: string;
+  startedAt: string;
+  /** Steps finished so far (the runner appends; the in-flight record keeps them). */
+  steps: StepRecord[];
   // filled in as the steps run
   downloaded?: Downloaded;
   tarball?: string;

@@ -6,21 +6,17 @@
  * Because each release has its own venv, the rolled-back agent really runs
  * the previous code (the Python original left the new code in a shared venv).
  */
-import { rm } from "node:fs/promises";
 import { oneLine, UpdaterError } from "../errors.js";
 import type { PipelineDeps, UpdateContext } from "./context.js";
 import { daemonReload, probe, restart } from "./restart-and-probe.js";
 import { revertPromote } from "./steps/promote.js";
 import { stopAgent } from "./steps/restart.js";
-import { swapSlots } from "./steps/slots.js";
+import { undoRotation } from "./steps/slots.js";
 import { revertUnits } from "./steps/units.js";
 
 export async function rollbackUpdate(ctx: UpdateContext, deps: PipelineDeps): Promise<void> {
   const { install } = ctx;
-  if (ctx.rotated) {
-    if (ctx.hadActive) await swapSlots(install);
-    else await rm(install.active, { recursive: true, force: true });
-  }
+  if (ctx.rotated) await undoRotation(install, ctx.hadActive);
   deps.failpoint("mid-rollback");
   if (ctx.promoteRecord) await revertPromote(install, ctx.promoteRecord);
   if (ctx.unitChanges.length > 0) {

@@ -40,7 +40,7 @@ function asUpdaterError(error: unknown, step: StepName): UpdaterError {
 }
 
 export async function runCycle(ctx: UpdateContext, deps: PipelineDeps): Promise<CycleOutcome> {
-  const steps: StepRecord[] = [];
+  const steps = ctx.steps;
   let rollbackError: UpdaterError | null = null;
   let step: StepName = FIRST_STEP;
   for (;;) {

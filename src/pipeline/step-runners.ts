@@ -6,19 +6,39 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { UpdaterError } from "../errors.js";
+import { readLinkOrNull } from "../fs/symlink.js";
 import { writeReleaseFile } from "../layout/release-file.js";
 import type { PipelineDeps, UpdateContext } from "./context.js";
+import { encodeUnitChanges, type InflightPhase, saveInflight } from "./inflight.js";
 import { daemonReload, probe, restart } from "./restart-and-probe.js";
 import { rollbackUpdate } from "./rollback.js";
 import { downloadRelease, verifyDownload } from "./steps/download.js";
 import { extractRelease } from "./steps/extract.js";
 import { CommandFailed, type InstallInput, installRelease, smokeTest } from "./steps/install.js";
 import { adoptLegacyVenv, promote } from "./steps/promote.js";
-import { rotateSlots } from "./steps/slots.js";
-import { planUnits, syncUnits } from "./steps/units.js";
+import { exists, rotateSlots } from "./steps/slots.js";
+import { planUnits, previewUnitChanges, syncUnits } from "./steps/units.js";
 import type { StepName } from "./transitions.js";
 
 type StepRunner = (ctx: UpdateContext, deps: PipelineDeps) => Promise<void>;
+
+/** Persists how far the live part got; each phase is written before its first live change. */
+export async function persistInflight(ctx: UpdateContext, phase: InflightPhase): Promise<void> {
+  await saveInflight(ctx.state.root, {
+    schema: 1,
+    report_id: ctx.reportId,
+    started_at: ctx.startedAt,
+    manifest_serial: ctx.manifestSerial,
+    from: ctx.from,
+    target: { sha: ctx.target.sha, version: ctx.target.version },
+    venv: ctx.venvRelative,
+    had_active: ctx.hadActive,
+    phase,
+    promote: ctx.promoteRecord ?? null,
+    unit_changes: encodeUnitChanges(ctx.unitChanges),
+    steps: ctx.steps,
+  });
+}
 
 function installInput(ctx: UpdateContext): InstallInput {
   return {
@@ -99,33 +119,41 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
       manifest_serial: ctx.manifestSerial,
       venv: ctx.venvRelative,
     });
-    ctx.hadActive = await rotateSlots(ctx.install, () => {
-      ctx.rotated = true;
-      deps.failpoint("mid-rotate");
-    });
+    // The in-flight record goes down before anything live moves. Do not reorder.
+    ctx.hadActive = await exists(ctx.install.active);
+    await persistInflight(ctx, "rotating");
+    // Marked first: a rotation that fails half way is undone by the rollback step.
     ctx.rotated = true;
+    await rotateSlots(ctx.install, () => deps.failpoint("mid-rotate"));
+    await persistInflight(ctx, "rotated");
     deps.failpoint("after-rotate");
   },
 
   async promote(ctx, deps) {
     await adoptLegacyVenv(ctx.install, ctx.from?.sha ?? null);
+    // What `venv` pointed at is on disk before it flips, so a crash right after can undo it.
+    ctx.promoteRecord = { venvBefore: await readLinkOrNull(ctx.install.venvLink) };
+    await persistInflight(ctx, "rotated");
     ctx.promoteRecord = await promote(
       ctx.install,
       ctx.venvRelative,
       ctx.config.install.path_symlink,
     );
+    await persistInflight(ctx, "promoted");
     deps.failpoint("after-promote");
   },
 
   async units(ctx, deps) {
-    ctx.unitChanges = [];
-    const changes = await syncUnits(ctx.units, ctx.config.units.dir);
-    ctx.unitChanges.push(...changes);
-    if (changes.length > 0) await daemonReload(deps);
+    // The bytes to be replaced are on disk before any unit is written.
+    ctx.unitChanges = await previewUnitChanges(ctx.units, ctx.config.units.dir);
+    await persistInflight(ctx, "units");
+    ctx.unitChanges = await syncUnits(ctx.units, ctx.config.units.dir);
+    if (ctx.unitChanges.length > 0) await daemonReload(deps);
     deps.failpoint("after-units");
   },
 
   async restart(ctx, deps) {
+    await persistInflight(ctx, "restarted");
     await restart(ctx.config, ctx.install, deps);
     deps.failpoint("after-restart");
   },
@@ -142,5 +170,8 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
     );
   },
 
-  rollback: rollbackUpdate,
+  async rollback(ctx, deps) {
+    await persistInflight(ctx, "rolling_back");
+    await rollbackUpdate(ctx, deps);
+  },
 };

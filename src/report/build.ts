@@ -28,10 +28,12 @@ export interface Report {
   manual?: boolean;
 }
 
-export function buildReport(fields: Omit<Report, "id" | "error"> & { error: unknown }): Report {
-  const { error, ...rest } = fields;
+export function buildReport(
+  fields: Omit<Report, "id" | "error"> & { error: unknown; id?: string },
+): Report {
+  const { error, id, ...rest } = fields;
   return {
-    id: randomUUID(),
+    id: id ?? randomUUID(),
     ...rest,
     error: error === null || error === undefined ? null : oneLine(error),
   };

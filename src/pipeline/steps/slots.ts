@@ -40,6 +40,38 @@ export async function rotateSlots(
   return hadActive;
 }
 
+/**
+ * Undoes rotateSlots, also a half-done one: the new release leaves `active`
+ * and the old one comes back from `prev`. With no old release (a first
+ * install) `active` is just removed. Idempotent.
+ */
+export async function undoRotation(paths: InstallPaths, hadActive: boolean): Promise<void> {
+  await rm(paths.staging, { recursive: true, force: true });
+  if (!hadActive) {
+    await rm(paths.active, { recursive: true, force: true });
+    return;
+  }
+  if (!(await exists(paths.active))) {
+    // stopped between active -> prev and active.new -> active
+    if (await exists(paths.prev)) await rename(paths.prev, paths.active);
+  } else if (await exists(paths.prev)) {
+    await swapSlots(paths);
+  }
+  await fsyncDir(paths.releases);
+}
+
+/** Finishes a swapSlots that stopped half way (a crash); false when there was none. */
+export async function finishSwap(paths: InstallPaths): Promise<boolean> {
+  const temp = swapPath(paths);
+  if (!(await exists(temp))) return false;
+  if (!(await exists(paths.active)) && (await exists(paths.prev)))
+    await rename(paths.prev, paths.active);
+  if (!(await exists(paths.prev))) await rename(temp, paths.prev);
+  else await rm(temp, { recursive: true, force: true });
+  await fsyncDir(paths.releases);
+  return true;
+}
+
 /** active <-> prev, through releases/swap. */
 export async function swapSlots(paths: InstallPaths): Promise<void> {
   const temp = swapPath(paths);

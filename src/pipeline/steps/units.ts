@@ -53,6 +53,19 @@ export async function planUnits(releaseDir: string, allow: readonly string[]): P
   return Promise.all(names.map(async (name) => ({ name, bytes: await readFile(join(dir, name)) })));
 }
 
+/** The changes `syncUnits` would make, with the bytes it would replace; writes nothing. */
+export async function previewUnitChanges(
+  units: readonly UnitFile[],
+  unitsDir: string,
+): Promise<UnitChange[]> {
+  const changes: UnitChange[] = [];
+  for (const unit of units) {
+    const previous = await readFile(join(unitsDir, unit.name)).catch(() => null);
+    if (!previous?.equals(unit.bytes)) changes.push({ name: unit.name, previous });
+  }
+  return changes;
+}
+
 export async function syncUnits(
   units: readonly UnitFile[],
   unitsDir: string,
