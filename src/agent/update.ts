@@ -16,7 +16,7 @@ import { chooseVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
 import { backOff, recordOutcome } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
-import { loadState, type State, saveState } from "../state/store.js";
+import { loadState, type State, StateMovedAside, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { type Decided, decide } from "./decide.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
@@ -64,13 +64,38 @@ export async function runUpdate(
   try {
     await recover(config, deps);
     await sendPendingReports(config, deps);
-    const result = await updateCycle(config, deps, options);
+    let result: UpdateResult;
+    try {
+      result = await updateCycle(config, deps, options);
+    } catch (error) {
+      // A corrupt state file is reported: the master should know this host refuses manifests.
+      if (error instanceof StateMovedAside)
+        await fileReport(config, deps, stateReport(config, deps, error));
+      throw error;
+    }
     if (result.report)
       await fileReport(config, deps, result.report, () => clearInflight(config.state_dir));
     return result;
   } finally {
     await lock.release();
   }
+}
+
+function stateReport(config: Config, deps: AgentDeps, error: unknown): Report {
+  const now = deps.now().toISOString();
+  return buildReport({
+    host_id: config.host_id,
+    updater_version: UPDATER_VERSION,
+    status: "failed",
+    from: null,
+    to: null,
+    manifest_serial: null,
+    started_at: now,
+    finished_at: now,
+    steps: [],
+    error,
+    stderr: null,
+  });
 }
 
 async function updateCycle(

@@ -99,14 +99,20 @@ export async function loadState(path: string): Promise<State> {
       `found corrupt (${why}) and moved to ${aside}\n`,
       0o600,
     );
-    throw new UpdaterError(
-      "E_STATE",
+    throw new StateMovedAside(
       `state ${path}: corrupt (${why}), moved to ${aside}; manifests are refused until 'decnet-updater clear --state' or the file is restored`,
     );
   }
   // A restored state file ends the refusal.
   await rm(refusedMarker(path), { force: true });
   return { ...emptyState(), ...(JSON.parse(text) as Partial<State>) };
+}
+
+/** E_STATE at the moment a corrupt file is found and moved aside (reported once, not on every refusal). */
+export class StateMovedAside extends UpdaterError {
+  constructor(message: string) {
+    super("E_STATE", message);
+  }
 }
 
 function problemWith(text: string): string | null {

@@ -11,6 +11,7 @@ import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { runCli } from "../helpers/cli.js";
 import { type Host, health, killAgent, writeHostConfig } from "../helpers/e2e.js";
 import { makeSigner, type Signer } from "../helpers/feed.js";
@@ -144,7 +145,12 @@ describe("update in process mode, end to end", { concurrency: false, skip: PYTHO
       withHelper: true,
       units: { "decnet-agent.service": unit("agent v2"), "decnet-extra.service": unit("extra v2") },
     });
-    const result = await update();
+    // Two updates at once: one installs, the other exits 75 naming the holder.
+    const [first, second] = await Promise.all([update(), sleep(300).then(() => update())]);
+    const result = first.code === 75 ? second : first;
+    const refused = first.code === 75 ? first : second;
+    assert.equal(refused.code, 75, refused.stderr);
+    assert.match(refused.json.error, /^another decnet-updater holds .*\/lock \(pid \d+\)$/);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.json.status, "updated");
     assert.deepEqual(result.json.from, { sha: SHA1, version: "1.0.0" });
