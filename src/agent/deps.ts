@@ -4,7 +4,7 @@
  * the probe, the restart mode, systemctl, failpoints.
  */
 import type { Config } from "../config/types.js";
-import { createHttpClient } from "../http/tls.js";
+import { createHttpClient, type HttpClient } from "../http/tls.js";
 import type { Logger } from "../log.js";
 import type { PipelineDeps } from "../pipeline/context.js";
 import { failpointFrom } from "../pipeline/failpoints.js";
@@ -39,13 +39,9 @@ export async function resolveRestart(
   return { mode: env.INVOCATION_ID && systemctl ? "systemd" : "process", systemctl };
 }
 
-/** Pipeline ports for one cycle; call `close` when the cycle ends. */
-export async function createPipelineDeps(
-  config: Config,
-  deps: AgentDeps,
-): Promise<PipelineDeps & { close(): Promise<void> }> {
-  const timeoutMs = config.feed.timeout_s * 1000;
-  const feedClient = await createHttpClient(
+/** The mTLS client of the feed: manifest, tarballs and reports share one identity. */
+export function createFeedClient(config: Config): Promise<HttpClient> {
+  return createHttpClient(
     {
       ca: config.feed.ca,
       cert: config.feed.cert,
@@ -53,8 +49,16 @@ export async function createPipelineDeps(
       serverName: config.feed.server_name,
       keyPrefix: "feed",
     },
-    { timeoutMs },
+    { timeoutMs: config.feed.timeout_s * 1000 },
   );
+}
+
+/** Pipeline ports for one cycle; call `close` when the cycle ends. */
+export async function createPipelineDeps(
+  config: Config,
+  deps: AgentDeps,
+): Promise<PipelineDeps & { close(): Promise<void> }> {
+  const feedClient = await createFeedClient(config);
   const probeClient = await createHttpClient(
     { ca: config.probe.ca, cert: config.probe.cert, key: config.probe.key, keyPrefix: "probe" },
     { timeoutMs: Math.max(1000, config.probe.backoff_s * 4000) },

@@ -14,13 +14,14 @@ import { type Accepted, acceptManifest, checkChannelAndExpiry, sha256Hex } from 
 import { fetchFeed } from "../feed/fetch.js";
 import { type Manifest, parseManifest } from "../feed/manifest.js";
 import { writeFileAtomic } from "../fs/atomic.js";
-import { createHttpClient } from "../http/tls.js";
 import type { StatePaths } from "../layout/paths.js";
 import type { Logger } from "../log.js";
 import { type State, saveState } from "../state/store.js";
+import { createFeedClient } from "./deps.js";
 
 export interface ManifestSourceDeps {
   now: () => Date;
+  monotonicMs: () => number;
   log: Logger;
 }
 
@@ -57,18 +58,9 @@ export async function currentManifest(
 ): Promise<CurrentManifest> {
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   const stored = await readStored(paths, state);
-  const client = await createHttpClient(
-    {
-      ca: config.feed.ca,
-      cert: config.feed.cert,
-      key: config.feed.key,
-      serverName: config.feed.server_name,
-      keyPrefix: "feed",
-    },
-    { timeoutMs: config.feed.timeout_s * 1000 },
-  );
+  const client = await createFeedClient(config);
   try {
-    const started = performance.now();
+    const started = deps.monotonicMs();
     const result = await fetchFeed({
       client,
       feedUrl: config.feed.url,
@@ -76,7 +68,7 @@ export async function currentManifest(
       deadlineMs: requestDeadlineMs(config),
       etag: stored ? state.etag : null,
     });
-    const ms = Math.round(performance.now() - started);
+    const ms = Math.round(deps.monotonicMs() - started);
     if (result.kind === "not-modified" && stored) {
       const manifest = parseManifest(stored);
       checkChannelAndExpiry(manifest, config.feed.channel, deps.now());

@@ -4,11 +4,11 @@
  * to send it, then sent. Without feed.report_url no report is written.
  */
 import type { Config } from "../config/types.js";
-import { createHttpClient } from "../http/tls.js";
+
 import { statePaths } from "../layout/paths.js";
 import type { Report } from "../report/build.js";
 import { flushOutbox, writeToOutbox } from "../report/outbox.js";
-import type { AgentDeps } from "./deps.js";
+import { type AgentDeps, createFeedClient } from "./deps.js";
 
 export async function sendPendingReports(
   config: Config,
@@ -16,16 +16,7 @@ export async function sendPendingReports(
 ): Promise<{ sent: number; pending: number }> {
   const url = config.feed.report_url;
   if (!url) return { sent: 0, pending: 0 };
-  const client = await createHttpClient(
-    {
-      ca: config.feed.ca,
-      cert: config.feed.cert,
-      key: config.feed.key,
-      serverName: config.feed.server_name,
-      keyPrefix: "feed",
-    },
-    { timeoutMs: config.feed.timeout_s * 1000 },
-  );
+  const client = await createFeedClient(config);
   try {
     return await flushOutbox({
       client,

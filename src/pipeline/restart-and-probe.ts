@@ -24,6 +24,7 @@ export async function restart(
     stopGraceMs: config.restart.stop_grace_s * 1000,
     systemctl: deps.systemctl,
     sleep: deps.sleep,
+    monotonicMs: deps.monotonicMs,
     log: deps.log,
   });
 }

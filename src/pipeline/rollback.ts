@@ -30,6 +30,7 @@ export async function rollbackUpdate(ctx: UpdateContext, deps: PipelineDeps): Pr
         paths: install,
         stopGraceMs: ctx.config.restart.stop_grace_s * 1000,
         sleep: deps.sleep,
+        monotonicMs: deps.monotonicMs,
         log: deps.log,
       });
     }

@@ -6,7 +6,7 @@ import { runUpdate } from "../../src/agent/update.js";
 import { loadConfig } from "../../src/config/load.js";
 import { agentDeps } from "../helpers/deps.js";
 import { makeSigner, manifestDoc, signedFeed, writeAgentConfig } from "../helpers/feed.js";
-import { startMtlsServer, staticFiles } from "../helpers/mtls-server.js";
+import { startMtlsServer, staticFiles, withReports } from "../helpers/mtls-server.js";
 import { makePki } from "../helpers/pki.js";
 import { snapshot } from "../helpers/snapshot.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -18,17 +18,7 @@ describe("update with a corrupt state.json", () => {
     const signer = await makeSigner(join(dir, "keys"));
     const reports: Array<{ status: string; error: string }> = [];
     const feed = staticFiles(signedFeed(signer, manifestDoc()));
-    const server = await startMtlsServer(pki, (req, res) => {
-      if (req.method !== "POST") return feed(req, res);
-      let body = "";
-      req.on("data", (c) => {
-        body += c;
-      });
-      req.on("end", () => {
-        reports.push(JSON.parse(body));
-        res.writeHead(200).end();
-      });
-    });
+    const server = await startMtlsServer(pki, withReports(feed, reports).handler);
     t.after(() => server.close());
     const dirs = await writeAgentConfig(dir, pki, signer, `${server.url}/feed`, {
       feed: { report_url: `${server.url}/reports` } as never,

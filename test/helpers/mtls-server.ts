@@ -94,3 +94,22 @@ function hash(bytes: Buffer): string {
   for (const byte of bytes) h = (h * 31 + byte) >>> 0;
   return h.toString(16);
 }
+
+/** A report endpoint: POSTs are parsed, kept in `reports` and answered 200; anything else goes to `fallback`. */
+export function withReports<T = Record<string, unknown>>(
+  fallback: Handler,
+  reports: T[] = [],
+): { reports: T[]; handler: Handler } {
+  const handler: Handler = (req, res) => {
+    if (req.method !== "POST") return fallback(req, res);
+    let body = "";
+    req.on("data", (chunk) => {
+      body += chunk;
+    });
+    req.on("end", () => {
+      reports.push(JSON.parse(body) as T);
+      res.writeHead(200).end();
+    });
+  };
+  return { reports, handler };
+}

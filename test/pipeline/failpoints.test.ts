@@ -15,7 +15,13 @@ import { FAILPOINTS } from "../../src/pipeline/failpoints.js";
 import { runCli } from "../helpers/cli.js";
 import { agentCommand, type Host, health, killAgent, writeHostConfig } from "../helpers/e2e.js";
 import { makeSigner, type Signer } from "../helpers/feed.js";
-import { startMtlsServer, staticDir, type TestServer } from "../helpers/mtls-server.js";
+import {
+  type Handler,
+  startMtlsServer,
+  staticDir,
+  type TestServer,
+  withReports,
+} from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
 import { PYTHON_SKIP } from "../helpers/python.js";
 import { publishSpec } from "../helpers/release.js";
@@ -51,22 +57,12 @@ before(async () => {
     good: staticDir(join(root, "feed-good")),
     bad: staticDir(join(root, "feed-bad")),
   };
-  server = await startMtlsServer(pki, (req, res) => {
-    if (req.method === "POST") {
-      let body = "";
-      req.on("data", (c) => {
-        body += c;
-      });
-      req.on("end", () => {
-        reports.push(JSON.parse(body));
-        res.writeHead(200).end();
-      });
-      return;
-    }
+  const serveFeeds: Handler = (req, res) => {
     const [, feed, ...rest] = (req.url ?? "").split("/");
     req.url = `/${rest.join("/")}`;
     (feed === "bad" ? feeds.bad : feeds.good)(req, res);
-  });
+  };
+  server = await startMtlsServer(pki, withReports(serveFeeds, reports).handler);
   good = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/good/`, {
     reportUrl: `${server.url}/reports`,
   });

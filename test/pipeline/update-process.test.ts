@@ -15,7 +15,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { runCli } from "../helpers/cli.js";
 import { type Host, health, killAgent, writeHostConfig } from "../helpers/e2e.js";
 import { makeSigner, type Signer } from "../helpers/feed.js";
-import { startMtlsServer, staticDir, type TestServer } from "../helpers/mtls-server.js";
+import {
+  startMtlsServer,
+  staticDir,
+  type TestServer,
+  withReports,
+} from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
 import { PYTHON_SKIP } from "../helpers/python.js";
 import { publishSpec, type ReleaseSpec } from "../helpers/release.js";
@@ -57,17 +62,7 @@ before(async () => {
   signer = await makeSigner(join(root, "keys"));
   feedDir = join(root, "feed");
   const serveFeed = staticDir(feedDir);
-  server = await startMtlsServer(pki, (req, res) => {
-    if (req.method !== "POST") return serveFeed(req, res);
-    let body = "";
-    req.on("data", (chunk) => {
-      body += chunk;
-    });
-    req.on("end", () => {
-      reports.push(JSON.parse(body));
-      res.writeHead(200).end();
-    });
-  });
+  server = await startMtlsServer(pki, withReports(serveFeed, reports).handler);
   host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/`, {
     reportUrl: `${server.url}/reports`,
   });

@@ -31,6 +31,7 @@ export interface RestartInput {
   stopGraceMs: number;
   systemctl: Systemctl | null;
   sleep: (ms: number) => Promise<void>;
+  monotonicMs: () => number;
   log: Logger;
 }
 
@@ -71,13 +72,13 @@ async function restartUnits(input: RestartInput): Promise<void> {
 
 /** Stops the agent of `install_dir`. Idempotent: no pid file or a dead pid is success. */
 export async function stopAgent(
-  input: Pick<RestartInput, "paths" | "stopGraceMs" | "sleep" | "log">,
+  input: Pick<RestartInput, "paths" | "stopGraceMs" | "sleep" | "monotonicMs" | "log">,
 ): Promise<void> {
   const pid = await readPid(input.paths.agentPid);
   if (pid === null || !(await isOurAgent(pid, input.paths.root))) return;
   signal(pid, "SIGTERM");
-  const deadline = Date.now() + input.stopGraceMs;
-  while (Date.now() < deadline) {
+  const deadline = input.monotonicMs() + input.stopGraceMs;
+  while (input.monotonicMs() < deadline) {
     if (!(await isAlive(pid))) return;
     await input.sleep(50);
   }

@@ -71,13 +71,11 @@ export async function syncUnits(
   unitsDir: string,
 ): Promise<UnitChange[]> {
   const changes: UnitChange[] = [];
-  for (const unit of units) {
-    const target = join(unitsDir, unit.name);
-    const previous = await readFile(target).catch(() => null);
-    if (previous?.equals(unit.bytes)) continue;
+  const bytesOf = new Map(units.map((unit) => [unit.name, unit.bytes]));
+  for (const change of await previewUnitChanges(units, unitsDir)) {
     // Recorded before the write: a failure mid-sync still reverts what was written.
-    changes.push({ name: unit.name, previous });
-    await writeFileAtomic(target, unit.bytes, 0o644);
+    changes.push(change);
+    await writeFileAtomic(join(unitsDir, change.name), bytesOf.get(change.name) as Buffer, 0o644);
   }
   return changes;
 }
