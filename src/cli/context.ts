@@ -19,9 +19,13 @@ export function configPath(option: string | undefined): string {
   return option ?? process.env.DECNET_UPDATER_CONFIG ?? DEFAULT_CONFIG_PATH;
 }
 
-export async function commandContext(option: string | undefined): Promise<CommandContext> {
+/** Logs go to stderr (stdout belongs to --json), except the daemon's, which go to stdout (the journal). */
+export async function commandContext(
+  option: string | undefined,
+  logTo: NodeJS.WritableStream = process.stderr,
+): Promise<CommandContext> {
   const config = await loadConfig(configPath(option));
-  const log = createLogger(config.log.level, process.stderr);
+  const log = createLogger(config.log.level, logTo);
   return {
     config,
     log,

@@ -10,6 +10,7 @@ import { registerClear } from "./commands/clear.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerPublish } from "./commands/publish.js";
 import { registerRollback } from "./commands/rollback.js";
+import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { registerUpdate } from "./commands/update.js";
 import { EXIT } from "./exit-codes.js";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     // Program options only before the command: `publish --version 1.2.3` is the release's version.
     .enablePositionalOptions()
     .exitOverride();
+  registerRun(program);
   registerCheck(program);
   registerUpdate(program);
   registerRollback(program);

@@ -29,10 +29,19 @@ async function holder(path: string): Promise<number | null> {
   return /^\d+\s*$/.test(text) ? Number(text) : null;
 }
 
-export async function acquireLock(stateDir: string, pid = process.pid): Promise<Lock> {
+/**
+ * `name` "lock" guards one cycle (update, rollback, check, clear); the daemon
+ * also holds "daemon.lock" for its whole life so a second `run` is refused
+ * while operators can still run a one-off command between its cycles.
+ */
+export async function acquireLock(
+  stateDir: string,
+  pid = process.pid,
+  name = "lock",
+): Promise<Lock> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const path = join(stateDir, "lock");
-  const temp = join(stateDir, `.lock.${pid}.tmp`);
+  const path = join(stateDir, name);
+  const temp = join(stateDir, `.${name}.${pid}.tmp`);
   await writeFile(temp, `${pid}\n`, { mode: 0o600 });
   try {
     for (let attempt = 0; attempt < 3; attempt++) {

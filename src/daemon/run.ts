@@ -1,0 +1,138 @@
+/**
+ * `run`: the daemon. Recovery first (under the lock), then a cycle on
+ * `schedule.cron` in `schedule.timezone`, each after a random 0..splay_s
+ * wait (node-cron's maxRandomDelay), never two at once, plus one at start
+ * when `run_on_start`.
+ *
+ * SIGTERM/SIGINT: idle, it stops at once; during a cycle it lets the update
+ * finish (commit or rollback) and then stops. SIGHUP reloads and
+ * re-validates the configuration; a bad one is logged and the old one kept.
+ * The daemon holds `daemon.lock` for its life (a second `run` exits 75) and
+ * the cycle lock only during cycles, so an operator's one-off `update` or
+ * `clear` still works between them.
+ */
+import cron, { type ScheduledTask } from "node-cron";
+import type { AgentDeps } from "../agent/deps.js";
+import { recover } from "../agent/recover.js";
+import { runUpdate } from "../agent/update.js";
+import type { Config } from "../config/types.js";
+import { isUpdaterError, oneLine } from "../errors.js";
+import { acquireLock } from "../state/lock.js";
+
+export interface DaemonInput {
+  config: Config;
+  /** Loads the configuration again (SIGHUP). */
+  reload: () => Promise<Config>;
+  deps: AgentDeps;
+  /** Where the signals come from (the process; a test may pass an emitter). */
+  signals: Pick<NodeJS.Process, "on" | "off">;
+}
+
+export async function runDaemon(input: DaemonInput): Promise<number> {
+  const { deps } = input;
+  let config = input.config;
+  const daemonLock = await acquireLock(config.state_dir, process.pid, "daemon.lock");
+  let task: ScheduledTask | null = null;
+  let busy: Promise<void> | null = null;
+  let stopping = false;
+  let finish: (code: number) => void = () => undefined;
+  const done = new Promise<number>((resolve) => {
+    finish = resolve;
+  });
+
+  const cycle = async (why: string): Promise<void> => {
+    if (stopping || busy) return;
+    const work = (async () => {
+      try {
+        const result = await runUpdate(config, deps, { force: false });
+        deps.log.info(
+          { status: result.status, sha: result.to?.sha, version: result.to?.version, trigger: why },
+          `Cycle ended: ${result.status}.`,
+        );
+      } catch (error) {
+        const code = isUpdaterError(error) ? error.code : "E_INTERNAL";
+        if (code === "E_LOCKED") deps.log.info({ code }, `Cycle skipped: ${oneLine(error)}.`);
+        else deps.log.error({ code, trigger: why }, `Cycle failed: ${oneLine(error)}`);
+      }
+    })();
+    busy = work;
+    await work;
+    busy = null;
+    if (stopping) finish(0);
+  };
+
+  const schedule = () => {
+    task = cron.schedule(config.schedule.cron, () => cycle("schedule"), {
+      name: "decnet-updater",
+      timezone: config.schedule.timezone,
+      noOverlap: true,
+      maxRandomDelay: Math.round(config.schedule.splay_s * 1000),
+      logger: {
+        info: (message) => deps.log.debug({ source: "node-cron" }, message),
+        warn: (message) => deps.log.warn({ source: "node-cron" }, message),
+        error: (message) => deps.log.error({ source: "node-cron" }, String(message)),
+        debug: (message) => deps.log.debug({ source: "node-cron" }, String(message)),
+      },
+    });
+  };
+
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    void task?.stop();
+    deps.log.info(
+      { signal, busy: busy !== null },
+      busy ? "Stopping after the current cycle." : "Stopping.",
+    );
+    if (!busy) finish(0);
+  };
+  const onTerm = () => stop("SIGTERM");
+  const onInt = () => stop("SIGINT");
+  const onHup = async () => {
+    try {
+      const next = await input.reload();
+      await task?.destroy();
+      config = next;
+      if (!stopping) schedule();
+      deps.log.info({ cron: config.schedule.cron }, "Configuration reloaded.");
+    } catch (error) {
+      deps.log.error(
+        { code: isUpdaterError(error) ? error.code : "E_INTERNAL" },
+        `Reload refused, keeping the running configuration: ${oneLine(error)}`,
+      );
+    }
+  };
+  input.signals.on("SIGTERM", onTerm);
+  input.signals.on("SIGINT", onInt);
+  input.signals.on("SIGHUP", onHup);
+
+  try {
+    deps.log.info(
+      {
+        cron: config.schedule.cron,
+        timezone: config.schedule.timezone,
+        splay_s: config.schedule.splay_s,
+      },
+      "Daemon started.",
+    );
+    if (config.schedule.run_on_start) {
+      void cycle("start"); // runs recovery first, under the cycle lock
+    } else {
+      const lock = await acquireLock(config.state_dir);
+      try {
+        await recover(config, deps);
+      } finally {
+        await lock.release();
+      }
+    }
+    schedule();
+    return await done;
+  } finally {
+    input.signals.off("SIGTERM", onTerm);
+    input.signals.off("SIGINT", onInt);
+    input.signals.off("SIGHUP", onHup);
+    // assigned inside callbacks, which TypeScript's narrowing cannot see
+    await (task as ScheduledTask | null)?.destroy();
+    await daemonLock.release();
+  }
+}
