@@ -1,5 +1,6 @@
 /** --json discipline: exactly one JSON object on stdout, nothing else there. */
-import { oneLine } from "../errors.js";
+import { isUpdaterError, oneLine } from "../errors.js";
+import { exitCodeForError } from "./exit-codes.js";
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -24,3 +25,27 @@ export const CONFIG_OPTION = [
   "--config <file>",
   "configuration file (default $DECNET_UPDATER_CONFIG or /etc/decnet/updater.toml)",
 ] as const;
+
+/**
+ * A command failed before it had a result: with --json one object carrying
+ * `status`, the one-line error and its stable `code` (plus `extra`), else
+ * one line on stderr. Sets the exit code from the error's code.
+ */
+export function failCommand(
+  error: unknown,
+  json: boolean | undefined,
+  status: string,
+  extra: Record<string, unknown> = {},
+): void {
+  if (json) {
+    printJson({
+      status,
+      from: null,
+      to: null,
+      error: oneLine(error),
+      code: isUpdaterError(error) ? error.code : "E_INTERNAL",
+      ...extra,
+    });
+  } else printError(error);
+  process.exitCode = exitCodeForError(error);
+}

@@ -1,9 +1,8 @@
 import type { Command } from "commander";
 import { runCheck } from "../../agent/check.js";
-import { isUpdaterError, oneLine } from "../../errors.js";
 import { commandContext } from "../context.js";
-import { EXIT, exitCodeForError } from "../exit-codes.js";
-import { CONFIG_OPTION, printError, printJson, printLine, shortRef } from "../output.js";
+import { EXIT } from "../exit-codes.js";
+import { CONFIG_OPTION, failCommand, printJson, printLine, shortRef } from "../output.js";
 
 export function registerCheck(program: Command): void {
   program
@@ -25,16 +24,7 @@ export function registerCheck(program: Command): void {
         } else printLine(`${result.status.replace(/_/g, " ")}: ${result.reason}`);
         process.exitCode = result.status === "update_available" ? EXIT.updateAvailable : EXIT.ok;
       } catch (error) {
-        if (options.json) {
-          printJson({
-            status: "error",
-            from: null,
-            to: null,
-            error: oneLine(error),
-            code: isUpdaterError(error) ? error.code : "E_INTERNAL",
-          });
-        } else printError(error);
-        process.exitCode = exitCodeForError(error);
+        failCommand(error, options.json, "error");
       }
     });
 }

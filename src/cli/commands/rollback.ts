@@ -1,9 +1,7 @@
 import type { Command } from "commander";
 import { runRollback } from "../../agent/rollback.js";
-import { isUpdaterError, oneLine } from "../../errors.js";
 import { commandContext } from "../context.js";
-import { exitCodeForError } from "../exit-codes.js";
-import { CONFIG_OPTION, printError, printJson, printLine, shortRef } from "../output.js";
+import { CONFIG_OPTION, failCommand, printJson, printLine, shortRef } from "../output.js";
 
 export function registerRollback(program: Command): void {
   program
@@ -35,16 +33,7 @@ export function registerRollback(program: Command): void {
         }
         process.exitCode = result.exitCode;
       } catch (error) {
-        if (options.json) {
-          printJson({
-            status: "failed",
-            from: null,
-            to: null,
-            error: oneLine(error),
-            code: isUpdaterError(error) ? error.code : "E_INTERNAL",
-          });
-        } else printError(error);
-        process.exitCode = exitCodeForError(error);
+        failCommand(error, options.json, "failed");
       }
     });
 }

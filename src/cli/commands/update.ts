@@ -1,9 +1,7 @@
 import type { Command } from "commander";
 import { runUpdate } from "../../agent/update.js";
-import { isUpdaterError, oneLine } from "../../errors.js";
 import { commandContext } from "../context.js";
-import { exitCodeForError } from "../exit-codes.js";
-import { CONFIG_OPTION, printError, printJson, printLine, shortRef } from "../output.js";
+import { CONFIG_OPTION, failCommand, printJson, printLine, shortRef } from "../output.js";
 
 export function registerUpdate(program: Command): void {
   program
@@ -37,18 +35,7 @@ export function registerUpdate(program: Command): void {
         }
         process.exitCode = result.exitCode;
       } catch (error) {
-        if (options.json) {
-          printJson({
-            status: "failed",
-            from: null,
-            to: null,
-            error: oneLine(error),
-            code: isUpdaterError(error) ? error.code : "E_INTERNAL",
-            steps: [],
-            report_id: null,
-          });
-        } else printError(error);
-        process.exitCode = exitCodeForError(error);
+        failCommand(error, options.json, "failed", { steps: [], report_id: null });
       }
     });
 }
