@@ -9,11 +9,14 @@ import type { Config } from "../config/types.js";
 import { type ErrorCode, isUpdaterError, oneLine } from "../errors.js";
 import { feedFileUrl } from "../feed/fetch.js";
 import { installPaths, statePaths } from "../layout/paths.js";
+import { readReleaseFile } from "../layout/release-file.js";
+import { UPDATE_RESULTS, writeMetrics } from "../metrics/textfile.js";
 import type { UpdateContext } from "../pipeline/context.js";
 import { clearInflight } from "../pipeline/inflight.js";
 import { type CycleOutcome, runCycle, type StepRecord } from "../pipeline/run-cycle.js";
 import { chooseVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
+import { pendingReports } from "../report/outbox.js";
 import { backOff, recordOutcome } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
 import { loadState, type State, StateMovedAside, saveState } from "../state/store.js";
@@ -77,8 +80,22 @@ export async function runUpdate(
       await fileReport(config, deps, result.report, () => clearInflight(config.state_dir));
     return result;
   } finally {
+    // Every cycle rewrites the textfile, also one that failed.
+    if (config.metrics.textfile)
+      await publishMetrics(config, config.metrics.textfile).catch((error) =>
+        deps.log.warn({ code: "E_IO" }, `Metrics not written: ${oneLine(error)}`),
+      );
     await lock.release();
   }
+}
+
+async function publishMetrics(config: Config, path: string): Promise<void> {
+  const paths = statePaths(config.state_dir);
+  await writeMetrics(path, {
+    state: await loadState(paths.state),
+    active: await readReleaseFile(installPaths(config.install_dir).active),
+    pendingReports: (await pendingReports(paths.outbox)).length,
+  });
 }
 
 function stateReport(config: Config, deps: AgentDeps, error: unknown): Report {
@@ -234,7 +251,8 @@ async function updateCycle(
       { sha: to.sha, version: to.version },
       "The release is marked failed on this host.",
     );
-  await record(paths.state, state, deps.now(), status, failure, manifest.serial);
+  const durationS = Math.round((deps.now().getTime() - startedAt.getTime()) / 100) / 10;
+  await record(paths.state, state, deps.now(), status, failure, manifest.serial, durationS);
   return {
     status,
     from,
@@ -255,6 +273,7 @@ async function record(
   status: string,
   error: unknown,
   serial: number | null,
+  durationS: number | null = null,
 ): Promise<void> {
   const entry = {
     at: now.toISOString(),
@@ -264,6 +283,12 @@ async function record(
   };
   state.last_check = entry;
   state.last_result = entry;
+  if ((UPDATE_RESULTS as readonly string[]).includes(status)) {
+    state.metrics.updates_total[status] = (state.metrics.updates_total[status] ?? 0) + 1;
+  }
+  if (status === "updated" || status === "up_to_date" || status === "held")
+    state.metrics.last_success_at = entry.at;
+  if (durationS !== null) state.metrics.last_update_duration_s = durationS;
   // The state file being unreadable is the one failure we cannot record in it.
   if (isUpdaterError(error) && error.code === "E_STATE") return;
   await saveState(path, state).catch(() => undefined);

@@ -46,8 +46,16 @@ export interface State {
   etag: string | null;
   last_check: CheckRecord | null;
   last_result: CheckRecord | null;
+  /** Counters for the metrics textfile (SPEC section 10); they survive restarts. */
+  metrics: StateMetrics;
   failed_releases: Record<string, FailedRelease>;
   retries: Record<string, RetryRecord>;
+}
+
+export interface StateMetrics {
+  updates_total: Record<string, number>;
+  last_success_at: string | null;
+  last_update_duration_s: number | null;
 }
 
 export function emptyState(): State {
@@ -60,6 +68,7 @@ export function emptyState(): State {
     last_result: null,
     failed_releases: {},
     retries: {},
+    metrics: { updates_total: {}, last_success_at: null, last_update_duration_s: null },
   };
 }
 

@@ -22,6 +22,7 @@ import {
   withReports,
 } from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
+import { parseExposition } from "../helpers/prometheus.js";
 import { PYTHON_SKIP } from "../helpers/python.js";
 import { publishSpec, type ReleaseSpec } from "../helpers/release.js";
 import { snapshot } from "../helpers/snapshot.js";
@@ -65,6 +66,7 @@ before(async () => {
   server = await startMtlsServer(pki, withReports(serveFeed, reports).handler);
   host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/`, {
     reportUrl: `${server.url}/reports`,
+    extra: { metrics: { textfile: join(root, "host/decnet_updater.prom") } },
   });
 });
 after(async () => {
@@ -329,5 +331,19 @@ describe("update in process mode, end to end", { concurrency: false, skip: PYTHO
       (await readdir(join(host.installDir, "venvs"))).sort(),
       [v2Venv, link].map((v) => v.slice(6)).sort(),
     );
+  });
+
+  test("the metrics textfile counts every cycle's result and names the active release", async () => {
+    const samples = parseExposition(await readFile(join(root, "host/decnet_updater.prom"), "utf8"));
+    assert.equal(
+      samples.get(`decnet_updater_active_release_info{sha="${SHA2}",version="2.0.0"}`),
+      1,
+    );
+    assert.equal(samples.get('decnet_updater_updates_total{result="rolled_back"}'), 1);
+    assert.equal(samples.get('decnet_updater_updates_total{result="skipped"}'), 9);
+    assert.equal(samples.get('decnet_updater_updates_total{result="failed"}'), 2);
+    assert.ok((samples.get('decnet_updater_updates_total{result="updated"}') ?? 0) >= 4);
+    assert.equal(samples.get("decnet_updater_pending_reports"), 0);
+    assert.ok((samples.get("decnet_updater_last_update_duration_seconds") ?? 0) > 0);
   });
 });

@@ -1,0 +1,88 @@
+/**
+ * The Prometheus textfile of SPEC section 10, for node_exporter's textfile
+ * collector: rewritten whole after every cycle with a temp file and rename(2)
+ * (the collector must never read half a file).
+ */
+import { writeFileAtomic } from "../fs/atomic.js";
+import type { ReleaseInfo } from "../layout/release-file.js";
+import type { State } from "../state/store.js";
+
+export const UPDATE_RESULTS = [
+  "updated",
+  "rolled_back",
+  "rollback_failed",
+  "failed",
+  "skipped",
+] as const;
+
+export interface MetricsInput {
+  state: State;
+  active: ReleaseInfo | null;
+  pendingReports: number;
+}
+
+/** Label values escaped as the exposition format wants (backslash, quote, newline). */
+function label(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function seconds(iso: string | null | undefined): number | null {
+  if (!iso) return null;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? null : ms / 1000;
+}
+
+export function renderMetrics(input: MetricsInput): string {
+  const { state } = input;
+  const lines: string[] = [];
+  const gauge = (name: string, help: string, value: number | null, type = "gauge") => {
+    if (value === null) return;
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+  };
+  gauge(
+    "decnet_updater_last_check_timestamp_seconds",
+    "Unix time of the last check.",
+    seconds(state.last_check?.at),
+  );
+  gauge(
+    "decnet_updater_last_success_timestamp_seconds",
+    "Unix time of the last cycle that ended updated or up to date.",
+    seconds(state.metrics.last_success_at),
+  );
+  lines.push(
+    "# HELP decnet_updater_updates_total Update cycles by result.",
+    "# TYPE decnet_updater_updates_total counter",
+  );
+  for (const result of UPDATE_RESULTS) {
+    lines.push(
+      `decnet_updater_updates_total{result="${result}"} ${state.metrics.updates_total[result] ?? 0}`,
+    );
+  }
+  if (input.active) {
+    lines.push(
+      "# HELP decnet_updater_active_release_info The release in releases/active.",
+      "# TYPE decnet_updater_active_release_info gauge",
+      `decnet_updater_active_release_info{sha="${label(input.active.sha)}",version="${label(input.active.version ?? "")}"} 1`,
+    );
+  }
+  gauge(
+    "decnet_updater_manifest_serial",
+    "Highest manifest serial this host accepted.",
+    state.highest_serial,
+  );
+  gauge(
+    "decnet_updater_pending_reports",
+    "Reports in the outbox, not yet delivered.",
+    input.pendingReports,
+  );
+  gauge(
+    "decnet_updater_last_update_duration_seconds",
+    "Wall time of the last update that ran the pipeline.",
+    state.metrics.last_update_duration_s,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+export async function writeMetrics(path: string, input: MetricsInput): Promise<void> {
+  await writeFileAtomic(path, renderMetrics(input), 0o644);
+}
