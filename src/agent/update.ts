@@ -17,7 +17,7 @@ import { type CycleOutcome, runCycle, type StepRecord } from "../pipeline/run-cy
 import { chooseVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
 import { pendingReports } from "../report/outbox.js";
-import { backOff, recordOutcome } from "../state/failures.js";
+import { backOff, type CycleVerdict, recordOutcome } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
 import { loadState, type State, StateMovedAside, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
@@ -41,7 +41,7 @@ export interface UpdateResult {
   exitCode: number;
 }
 
-const TERMINAL_STATUS: Record<CycleOutcome["terminal"], ReportStatus> = {
+const TERMINAL_STATUS: Record<CycleOutcome["terminal"], CycleVerdict> = {
   committed: "updated",
   failed: "failed",
   rolled_back: "rolled_back",
@@ -160,8 +160,10 @@ async function updateCycle(
     steps: StepRecord[],
     error: unknown,
     stderr: string | null,
+    id?: string,
   ): Report =>
     buildReport({
+      ...(id ? { id } : {}),
       host_id: config.host_id,
       updater_version: UPDATER_VERSION,
       status,
@@ -240,7 +242,7 @@ async function updateCycle(
   const steps = [fetchStep, ...outcome.steps];
   const marked = recordOutcome(state, {
     target: decision.target,
-    verdict: status === "skipped" ? "failed" : status,
+    verdict: status,
     code: (outcome.error?.code ?? null) as ErrorCode | null,
     error: failure ? oneLine(failure) : null,
     maxInstallAttempts: config.retry.max_install_attempts,
@@ -261,7 +263,7 @@ async function updateCycle(
     code: failure?.code ?? null,
     stderr: outcome.stderr,
     steps,
-    report: { ...report(status, steps, failure, outcome.stderr), id: reportId as string },
+    report: report(status, steps, failure, outcome.stderr, reportId),
     exitCode: EXIT_OF[status],
   };
 }

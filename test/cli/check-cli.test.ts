@@ -11,6 +11,7 @@ import { runCli } from "../helpers/cli.js";
 import { type AgentDirs, installActive, type Signer, writeAgentConfig } from "../helpers/feed.js";
 import { startMtlsServer, staticDir, type TestServer } from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
+import { snapshot } from "../helpers/snapshot.js";
 
 let root: string;
 let pki: Pki;
@@ -100,8 +101,16 @@ describe("decnet-updater check (subprocess)", () => {
   });
 
   test("rollback with no previous release exits 1 and changes nothing", async () => {
+    const before = {
+      install: await snapshot(dirs.installDir),
+      state: await snapshot(dirs.stateDir),
+    };
     const result = await runCli(["rollback", "--config", dirs.configFile]);
     assert.equal(result.code, 1);
+    assert.deepEqual(
+      { install: await snapshot(dirs.installDir), state: await snapshot(dirs.stateDir) },
+      before,
+    );
     assert.equal(
       result.stderr,
       `decnet-updater: nothing to roll back to: ${join(dirs.installDir, "releases/prev")} holds no release\n`,

@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import { acquireLock } from "../../src/state/lock.js";
 import { runCli } from "../helpers/cli.js";
 import { writeToml } from "../helpers/config.js";
+import { snapshot } from "../helpers/snapshot.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const PUB = join(import.meta.dirname, "../fixtures/minisign/trusted.pub");
@@ -47,8 +48,10 @@ describe("the single-instance lock", () => {
     });
     await mkdir(stateDir);
     await writeFile(join(stateDir, "lock"), `${holder.pid}\n`);
+    const before = await snapshot(dir);
     for (const command of ["update", "rollback", "check"]) {
       const result = await runCli([command, "--config", config]);
+      assert.deepEqual(await snapshot(dir), before, `${command} changed nothing`);
       assert.equal(result.code, 75, `${command}: ${result.stderr}`);
       assert.equal(
         result.stderr,
