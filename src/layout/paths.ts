@@ -33,10 +33,6 @@ export function installPaths(installDir: string): InstallPaths {
   };
 }
 
-export function venvOf(paths: InstallPaths, sha: string): string {
-  return join(paths.venvs, sha);
-}
-
 export interface StatePaths {
   root: string;
   state: string;
