@@ -4,6 +4,7 @@
  */
 import { readdir } from "node:fs/promises";
 import type { Config } from "../config/types.js";
+import { readDaemonInfo } from "../daemon/info-file.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { type CheckRecord, type FailedRelease, loadState } from "../state/store.js";
@@ -23,6 +24,8 @@ export interface StatusResult {
   failed_releases: Record<string, FailedRelease>;
   pending_reports: number;
   highest_serial: number | null;
+  /** The running daemon, or null when none holds `daemon.lock`. */
+  daemon: { pid: number; started_at: string; next_check: string | null; splay_s: number } | null;
 }
 
 function slot(info: Awaited<ReturnType<typeof readReleaseFile>>): SlotStatus | null {
@@ -47,5 +50,18 @@ export async function runStatus(config: Config): Promise<StatusResult> {
     failed_releases: state.failed_releases,
     pending_reports: outbox.filter((name) => name.endsWith(".json")).length,
     highest_serial: state.highest_serial,
+    daemon: await daemonStatus(config.state_dir),
   };
+}
+
+async function daemonStatus(stateDir: string): Promise<StatusResult["daemon"]> {
+  const info = await readDaemonInfo(stateDir);
+  return info
+    ? {
+        pid: info.pid,
+        started_at: info.started_at,
+        next_check: info.next_check,
+        splay_s: info.splay_s,
+      }
+    : null;
 }

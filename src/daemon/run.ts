@@ -18,6 +18,7 @@ import { runUpdate } from "../agent/update.js";
 import type { Config } from "../config/types.js";
 import { isUpdaterError, oneLine } from "../errors.js";
 import { acquireLock } from "../state/lock.js";
+import { removeDaemonInfo, writeDaemonInfo } from "./info-file.js";
 
 export interface DaemonInput {
   config: Config;
@@ -39,6 +40,22 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
   const done = new Promise<number>((resolve) => {
     finish = resolve;
   });
+  const startedAt = deps.now().toISOString();
+
+  /** Tells `status` (another process) when the next check is due. Best effort: a full disk must not stop the daemon. */
+  const publishInfo = async (): Promise<void> => {
+    const next = stopping ? null : (task?.getNextRun() ?? null);
+    await writeDaemonInfo(config.state_dir, {
+      pid: process.pid,
+      started_at: startedAt,
+      cron: config.schedule.cron,
+      timezone: config.schedule.timezone,
+      splay_s: config.schedule.splay_s,
+      next_check: next ? next.toISOString() : null,
+    }).catch((error) =>
+      deps.log.warn({ code: "E_STATE" }, `Could not write daemon.json: ${oneLine(error)}`),
+    );
+  };
 
   const cycle = async (why: string): Promise<void> => {
     if (stopping || busy) return;
@@ -58,6 +75,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     busy = work;
     await work;
     busy = null;
+    await publishInfo();
     if (stopping) finish(0);
   };
 
@@ -91,9 +109,17 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
   const onHup = async () => {
     try {
       const next = await input.reload();
+      if (next.state_dir !== config.state_dir) {
+        // The daemon's lock and info file live in the old one; moving them under a running daemon is not worth the risk.
+        throw new Error(
+          `state_dir changed from ${config.state_dir} to ${next.state_dir}; restart the daemon to move it`,
+        );
+      }
       await task?.destroy();
       config = next;
+      deps.log.level = config.log.level;
       if (!stopping) schedule();
+      await publishInfo();
       deps.log.info({ cron: config.schedule.cron }, "Configuration reloaded.");
     } catch (error) {
       deps.log.error(
@@ -126,6 +152,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
       }
     }
     schedule();
+    await publishInfo();
     return await done;
   } finally {
     input.signals.off("SIGTERM", onTerm);
@@ -133,6 +160,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     input.signals.off("SIGHUP", onHup);
     // assigned inside callbacks, which TypeScript's narrowing cannot see
     await (task as ScheduledTask | null)?.destroy();
+    await removeDaemonInfo(config.state_dir);
     await daemonLock.release();
   }
 }

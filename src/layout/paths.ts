@@ -42,6 +42,10 @@ export interface StatePaths {
   outbox: string;
   downloads: string;
   lock: string;
+  /** Held by a running daemon for its whole life. */
+  daemonLock: string;
+  /** What a running daemon tells `status`: its pid and its next check. */
+  daemonInfo: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -53,5 +57,7 @@ export function statePaths(stateDir: string): StatePaths {
     outbox: join(stateDir, "outbox"),
     downloads: join(stateDir, "downloads"),
     lock: join(stateDir, "lock"),
+    daemonLock: join(stateDir, "daemon.lock"),
+    daemonInfo: join(stateDir, "daemon.json"),
   };
 }

@@ -64,6 +64,12 @@ export async function acquireLock(
   }
 }
 
+/** The pid holding lock `name` in `stateDir`, or null when it is free or its holder is dead. */
+export async function liveHolder(stateDir: string, name = "lock"): Promise<number | null> {
+  const pid = await holder(join(stateDir, name));
+  return pid !== null && alive(pid) ? pid : null;
+}
+
 async function releaseIfOurs(path: string, pid: number): Promise<void> {
   if ((await holder(path)) === pid) await rm(path, { force: true });
 }

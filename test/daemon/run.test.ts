@@ -90,8 +90,30 @@ describe("decnet-updater run", { skip: PYTHON_SKIP }, () => {
       for (const line of stdout.trim().split("\n"))
         assert.equal(typeof JSON.parse(line).msg, "string");
 
-      // SIGHUP with a broken file: logged, the running configuration is kept
+      // `status` (another process) sees the daemon and its next check
+      const during = await runCli(["status", "--json", "--config", host.configFile]);
+      assert.equal(during.code, 0, during.stderr);
+      const daemonInfo = JSON.parse(during.stdout).daemon;
+      assert.equal(daemonInfo.pid, daemon.pid);
+      const nextMs = Date.parse(daemonInfo.next_check) - Date.now();
+      assert.ok(
+        nextMs > -3000 && nextMs <= 3000,
+        `next_check ${daemonInfo.next_check} is not within the 2 s cron`,
+      );
+      const humanStatus = await runCli(["status", "--config", host.configFile]);
+      assert.match(
+        humanStatus.stdout,
+        new RegExp(`^daemon: running \\(pid ${daemon.pid}, since .*\\), next check 20\\d\\d-`, "m"),
+      );
+
+      // SIGHUP with a valid change: the new schedule is used
       const good = await readFile(host.configFile, "utf8");
+      await writeFile(host.configFile, good.replace('"*/2 * * * * *"', '"*/3 * * * * *"'));
+      daemon.kill("SIGHUP");
+      for (let i = 0; i < 50 && !stdout.includes("Configuration reloaded."); i++) await sleep(100);
+      assert.match(stdout, /"cron":"\*\/3 \* \* \* \* \*","msg":"Configuration reloaded\."/);
+
+      // SIGHUP with a broken file: logged, the running configuration is kept
       await writeFile(host.configFile, `${good}\n[schedule]\ncron = "61 * * * *"\n`);
       daemon.kill("SIGHUP");
       for (let i = 0; i < 50 && !stdout.includes("Reload refused"); i++) await sleep(100);
@@ -105,6 +127,9 @@ describe("decnet-updater run", { skip: PYTHON_SKIP }, () => {
       daemon.kill("SIGTERM");
       assert.equal(await exited, 0, stdout.slice(-2000));
       assert.ok(Date.now() - started < 20_000);
+      const afterStop = await runCli(["status", "--json", "--config", host.configFile]);
+      assert.equal(JSON.parse(afterStop.stdout).daemon, null);
+      await assert.rejects(readFile(join(host.stateDir, "daemon.json")), { code: "ENOENT" });
     } finally {
       daemon.kill("SIGKILL");
     }

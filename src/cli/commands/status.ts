@@ -11,6 +11,14 @@ function slotLine(name: string, slot: StatusResult["active"]): string {
   return `${name}: ${slot.version ?? "unknown version"} (${slot.sha.slice(0, 12)}), installed ${slot.installed_at ?? "at an unknown time"}`;
 }
 
+function daemonLine(daemon: StatusResult["daemon"]): string {
+  if (!daemon) return "daemon: not running (no `decnet-updater run` holds daemon.lock)";
+  const next = daemon.next_check
+    ? `next check ${daemon.next_check}${daemon.splay_s > 0 ? ` plus up to ${daemon.splay_s} s of splay` : ""}`
+    : "stopping";
+  return `daemon: running (pid ${daemon.pid}, since ${daemon.started_at}), ${next}`;
+}
+
 function human(status: StatusResult): string[] {
   const pin = [
     status.pin.sha ? `sha ${status.pin.sha}` : null,
@@ -30,6 +38,7 @@ function human(status: StatusResult): string[] {
     `last result: ${record(status.last_result)}`,
     `failed releases: ${failed.length ? failed.join("; ") : "none"}`,
     `pending reports: ${status.pending_reports}`,
+    daemonLine(status.daemon),
   ];
 }
 

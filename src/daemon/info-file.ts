@@ -1,0 +1,51 @@
+/**
+ * `state_dir/daemon.json`: what a running daemon tells `status` (which runs
+ * in another process): its pid, when it started, and when its next check is
+ * due. node-cron draws the splay delay only when a slot fires, so the file
+ * gives the slot and the splay bound, not the exact second.
+ *
+ * The file is advisory. It is believed only while `daemon.lock` names the
+ * same live pid, so a daemon killed with SIGKILL leaves a file that `status`
+ * ignores instead of a stale "next check" line.
+ */
+import { readFile, rm } from "node:fs/promises";
+import { z } from "zod";
+import { writeFileAtomic } from "../fs/atomic.js";
+import { statePaths } from "../layout/paths.js";
+import { liveHolder } from "../state/lock.js";
+
+const daemonInfoSchema = z.object({
+  pid: z.number().int().positive(),
+  started_at: z.string(),
+  cron: z.string(),
+  timezone: z.string(),
+  splay_s: z.number().nonnegative(),
+  /** The next cron slot (ISO 8601 UTC), or null when the daemon is stopping. */
+  next_check: z.string().nullable(),
+});
+
+export type DaemonInfo = z.infer<typeof daemonInfoSchema>;
+
+export async function writeDaemonInfo(stateDir: string, info: DaemonInfo): Promise<void> {
+  await writeFileAtomic(statePaths(stateDir).daemonInfo, `${JSON.stringify(info, null, 2)}\n`);
+}
+
+export async function removeDaemonInfo(stateDir: string): Promise<void> {
+  await rm(statePaths(stateDir).daemonInfo, { force: true });
+}
+
+/** The running daemon's info, or null when no daemon holds the lock. */
+export async function readDaemonInfo(stateDir: string): Promise<DaemonInfo | null> {
+  const paths = statePaths(stateDir);
+  const pid = await liveHolder(stateDir, "daemon.lock");
+  if (pid === null) return null;
+  const text = await readFile(paths.daemonInfo, "utf8").catch(() => null);
+  if (text === null) return null;
+  let parsed: ReturnType<typeof daemonInfoSchema.safeParse>;
+  try {
+    parsed = daemonInfoSchema.safeParse(JSON.parse(text));
+  } catch {
+    return null; // half-written by hand or by a crash before rename: not worth an error in `status`
+  }
+  return parsed.success && parsed.data.pid === pid ? parsed.data : null;
+}
