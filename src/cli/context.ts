@@ -8,7 +8,7 @@
 import type { AgentDeps } from "../agent/deps.js";
 import { DEFAULT_CONFIG_PATH, loadConfig } from "../config/load.js";
 import type { Config } from "../config/types.js";
-import { createLogger } from "../log.js";
+import { createLogger, logFormatFor } from "../log.js";
 import { failpointFrom } from "../pipeline/failpoints.js";
 
 export interface CommandContext extends AgentDeps {
@@ -25,7 +25,12 @@ export async function commandContext(
   logTo: NodeJS.WritableStream = process.stderr,
 ): Promise<CommandContext> {
   const config = await loadConfig(configPath(option));
-  const log = createLogger(config.log.level, logTo);
+  const log = createLogger(
+    config.log.level,
+    logTo,
+    logFormatFor(logTo, process.env.DECNET_UPDATER_LOG_FORMAT),
+    !process.env.NO_COLOR, // https://no-color.org
+  );
   return {
     config,
     log,
