@@ -25,7 +25,7 @@ export interface Host {
 export async function writeHostConfig(
   dir: string,
   pki: Pki,
-  signer: Signer,
+  signer: Pick<Signer, "pubLine">,
   feedUrl: string,
   options: {
     mode?: "process" | "systemd";
