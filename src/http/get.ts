@@ -10,6 +10,7 @@
 import type { Dispatcher } from "undici";
 import { request } from "undici";
 import { UpdaterError } from "../errors.js";
+import { deadline } from "./deadline.js";
 import { closesRightAfterHandshake } from "./diagnose.js";
 import { classifyNetworkError, isEmptyHangUp } from "./errors.js";
 import type { HttpClient } from "./tls.js";
@@ -45,7 +46,8 @@ export async function withGet<T>(
   options: GetOptions,
   consume: (response: OkResponse) => Promise<T>,
 ): Promise<T> {
-  const signal = AbortSignal.timeout(options.deadlineMs);
+  const timer = deadline(options.deadlineMs);
+  const { signal } = timer;
   let current = url;
   try {
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
@@ -94,6 +96,8 @@ export async function withGet<T>(
       );
     }
     throw classified;
+  } finally {
+    timer.clear();
   }
 }
 

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { request } from "undici";
 import { oneLine } from "../errors.js";
 import { writeFileAtomic } from "../fs/atomic.js";
+import { deadline } from "../http/deadline.js";
 import { classifyNetworkError } from "../http/errors.js";
 import type { HttpClient } from "../http/tls.js";
 import type { Logger } from "../log.js";
@@ -61,13 +62,14 @@ export interface FlushOptions {
 
 /** POSTs one report; true when the master has it (2xx, or 409 for a duplicate id). */
 async function deliver(report: Report, options: FlushOptions): Promise<string | null> {
+  const timer = deadline(options.deadlineMs ?? 15_000);
   try {
     const response = await request(options.url, {
       dispatcher: options.client.dispatcher,
       method: "POST",
       headers: { "content-type": "application/json", "idempotency-key": report.id },
       body: JSON.stringify(report),
-      signal: AbortSignal.timeout(options.deadlineMs ?? 15_000),
+      signal: timer.signal,
     });
     await response.body.dump();
     const ok =
@@ -75,6 +77,8 @@ async function deliver(report: Report, options: FlushOptions): Promise<string | 
     return ok ? null : `HTTP ${response.statusCode}`;
   } catch (error) {
     return oneLine(classifyNetworkError(error, "report", options.url));
+  } finally {
+    timer.clear();
   }
 }
 
