@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import type { Release } from "../../src/feed/manifest.js";
 import { createHttpClient, type HttpClient } from "../../src/http/tls.js";
@@ -82,6 +83,50 @@ describe("tarball download", () => {
     assert.equal(final, join(dir, `${sha256}.tar.gz`));
     assert.deepEqual(await readdir(dir), [`${sha256}.tar.gz`]);
     assert.deepEqual(await readFile(final), body);
+  });
+
+  test("logs progress (bytes, total, rate) at most every 5 s of its clock", async (t) => {
+    const dir = await tempDir(t);
+    const server = await serve(async (_req, res) => {
+      res.writeHead(200, { "content-length": body.length });
+      const piece = Math.ceil(body.length / 24);
+      for (let at = 0; at < body.length; at += piece) {
+        res.write(body.subarray(at, at + piece));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      res.end();
+    });
+    // a clock that moves 1 s each time it is read; each log line notes its reading
+    let clock = 0;
+    const lines: Array<{ at: number; line: Record<string, unknown> }> = [];
+    const sink = new PassThrough();
+    sink.setEncoding("utf8").on("data", (chunk: string) => {
+      for (const line of chunk.trim().split("\n"))
+        lines.push({ at: clock, line: JSON.parse(line) });
+    });
+    await downloadRelease({
+      client,
+      url: `${server.url}/r.tar.gz`,
+      release,
+      downloadsDir: dir,
+      maxDownloadBytes: 1 << 20,
+      timeoutMs: 2000,
+      log: createLogger("info", sink),
+      monotonicMs: () => (clock += 1000),
+    });
+    const progress = lines.filter(({ line }) => line.msg === "Downloading.");
+    assert.ok(progress.length >= 1, `no progress line in ${clock / 1000} clock seconds`);
+    let previous = { at: -Infinity, bytes: 0 };
+    for (const { at, line } of progress) {
+      assert.equal(line.step, "download");
+      assert.equal(line.total, body.length);
+      assert.ok((line.bytes as number) > previous.bytes && (line.bytes as number) <= body.length);
+      assert.ok((line.rate as number) > 0);
+      assert.ok(at - previous.at >= 5000, `progress lines ${at - previous.at} ms apart`);
+      previous = { at, bytes: line.bytes as number };
+    }
+    // and not one per chunk: the clock moved once per chunk
+    assert.ok(progress.length <= clock / 5000, `${progress.length} lines in ${clock} ms`);
   });
 
   test("a verified tarball from an earlier attempt is reused without a request", async (t) => {
