@@ -11,6 +11,7 @@
  * bounded names, depth, entry count and unpacked size.
  */
 import { UpdaterError } from "../errors.js";
+import { RELEASE_FILE } from "../layout/release-file.js";
 
 export interface ArchiveLimits {
   maxEntries: number;
@@ -33,6 +34,17 @@ export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
 export const MAX_DEPTH = 64;
 
+/** Characters that reorder or hide text on a terminal (C1 controls, DEL, bidi controls). */
+const UNSAFE_DISPLAY = /[\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** An entry name for a one-line message: JSON-quoted, with what JSON leaves raw escaped too. */
+export function quoteName(name: string): string {
+  return JSON.stringify(name).replace(
+    UNSAFE_DISPLAY,
+    (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /** Tracks what the archive has created so far: path -> kind, and the running totals. */
 export class ArchivePolicy {
   private readonly seen = new Map<string, "file" | "dir" | "implied-dir">();
@@ -44,10 +56,15 @@ export class ArchivePolicy {
     private readonly archiveName: string,
   ) {}
 
+  /** An E_ARCHIVE refusal naming the entry (also for callers that see entries the policy never plans). */
+  refusal(entryPath: string, why: string): UpdaterError {
+    return this.refuse(entryPath, why);
+  }
+
   private refuse(entryPath: string, why: string): UpdaterError {
     return new UpdaterError(
       "E_ARCHIVE",
-      `archive ${this.archiveName}: entry ${JSON.stringify(entryPath)}: ${why}`,
+      `archive ${this.archiveName}: entry ${quoteName(entryPath)}: ${why}`,
     );
   }
 
@@ -74,6 +91,8 @@ export class ArchivePolicy {
       if (isDir) return { kind: "root" };
       throw this.refuse(entry.path, "a file cannot replace the release root");
     }
+    if (path === RELEASE_FILE)
+      throw this.refuse(entry.path, `reserved name: the updater writes ${RELEASE_FILE} itself`);
     this.checkParents(entry.path, path);
     const before = this.seen.get(path);
     if (before === "file" || before === "dir") {
@@ -108,8 +127,19 @@ export class ArchivePolicy {
     if (Buffer.byteLength(raw) > MAX_PATH_BYTES)
       throw this.refuse(raw.slice(0, 80), `path longer than ${MAX_PATH_BYTES} bytes`);
     for (const char of raw) {
-      const code = char.charCodeAt(0);
-      if (code < 0x20 || code === 0x7f) throw this.refuse(raw, "control character in the name");
+      const code = char.codePointAt(0) ?? 0;
+      if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+        throw this.refuse(raw, "control character in the name");
+      // Trojan Source: these reorder how a name displays in a listing or a log.
+      if (
+        code === 0x200e ||
+        code === 0x200f ||
+        (code >= 0x202a && code <= 0x202e) ||
+        (code >= 0x2066 && code <= 0x2069)
+      )
+        throw this.refuse(raw, "bidirectional control character in the name");
+      // A path separator to node-tar on Windows and to many tools; never in a release built on Linux.
+      if (code === 0x5c) throw this.refuse(raw, "backslash in the name");
     }
     if (raw.startsWith("/")) throw this.refuse(raw, "absolute path");
     let path = raw;

@@ -15,10 +15,12 @@ import { constants, createReadStream, createWriteStream, mkdirSync, openSync } f
 import { chmod, mkdir, open, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
 import { fsError, oneLine, UpdaterError } from "../../errors.js";
 import { fsyncDir } from "../../fs/atomic.js";
 import { type ArchiveLimits, ArchivePolicy } from "../archive-policy.js";
+import { DecompressedTooLargeError, TarFeeder, TrailingDataError } from "./tar-feed.js";
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const WRITE_FLAGS =
@@ -66,12 +68,15 @@ export async function extractRelease(
   const writes = new Set<Promise<void>>();
   const open = new Set<NodeJS.WritableStream & { destroy(error?: Error): void }>();
   let failure: unknown = null;
-  const parser = new Parser({ strict: true });
+  // We decompress ourselves (TarFeeder must see the tar bytes); no format sniffing.
+  const parser = new Parser({ strict: true, brotli: false, zstd: false } as never);
+  const feeder = new TarFeeder(parser, decompressedLimit(limits));
 
   const fail = (error: unknown) => {
     const reason = error instanceof Error ? error : new Error(String(error));
     if (failure === null) failure = error;
     parser.abort(reason);
+    feeder.destroy(reason);
     // An entry cut short (truncated input) never ends: stop its writer so the wait below finishes.
     for (const out of open) out.destroy(reason);
   };
@@ -103,6 +108,21 @@ export async function extractRelease(
       entry.resume();
     }
   });
+  // Not in the pipeline (TarFeeder writes to it), so its errors come here.
+  parser.on("error", fail);
+  // Types node-tar skips without an "entry" (sparse files, tape continuation
+  // and volume headers) and metadata headers over its size limit.
+  parser.on("ignoredEntry", (entry: ReadEntry) => {
+    fail(
+      policy.refusal(
+        entry.path,
+        entry.meta
+          ? `a ${entry.type} metadata header of ${entry.size} bytes is too large`
+          : `type ${entry.type} is not allowed (only files and directories)`,
+      ),
+    );
+    entry.resume();
+  });
   parser.on("warn", (code: string, message: string | Error) => {
     // strict mode turns recoverable warnings into errors; the rest are noise
     if (code === "TAR_ENTRY_INFO") return;
@@ -110,9 +130,15 @@ export async function extractRelease(
   });
 
   try {
-    await pipeline(createReadStream(tarball), parser);
+    await pipeline(createReadStream(tarball), createGunzip(), feeder);
   } catch (error) {
-    fail(error);
+    fail(
+      error instanceof TrailingDataError || error instanceof DecompressedTooLargeError
+        ? new UpdaterError("E_ARCHIVE", `archive ${name}: ${error.message}`)
+        : String((error as NodeJS.ErrnoException).code).startsWith("Z_")
+          ? new UpdaterError("E_ARCHIVE", `archive ${name}: gzip: ${oneLine(error)}`)
+          : error,
+    );
   }
   // Wait for every write, finished or failed, before deciding anything.
   while (writes.size > 0) await Promise.allSettled([...writes]);
@@ -125,6 +151,14 @@ export async function extractRelease(
   }
   await fsyncDir(staging);
   return policy.totals;
+}
+
+/**
+ * The most decompressed bytes a release may take: its unpacked limit, plus
+ * headers (a PAX header for a 4 KiB path is about 8 KiB) and end padding.
+ */
+function decompressedLimit(limits: ArchiveLimits): number {
+  return limits.maxUnpackedBytes + limits.maxEntries * 8192 + 1024 * 1024;
 }
 
 function track(set: Set<Promise<void>>, promise: Promise<unknown>): void {
