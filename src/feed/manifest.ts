@@ -71,8 +71,11 @@ function hasControlOrQueryCharacter(value: string): boolean {
 export function parseManifest(bytes: Buffer): Manifest {
   let doc: unknown;
   try {
-    doc = JSON.parse(bytes.toString("utf8"));
+    const text = bytes.toString("utf8");
+    checkNesting(text);
+    doc = JSON.parse(text);
   } catch (error) {
+    if (error instanceof UpdaterError) throw error;
     throw new UpdaterError("E_MANIFEST", `manifest: not valid JSON (${(error as Error).message})`);
   }
   if (!isObject(doc))
@@ -167,5 +170,35 @@ function rejectDuplicates(releases: Release[]): void {
       }
       seen.add(release[field]);
     }
+  }
+}
+
+/** A manifest is four levels deep (document, releases, release, rollout); room for additions. */
+export const MAX_MANIFEST_DEPTH = 16;
+
+/**
+ * Refuses JSON nested deeper than MAX_MANIFEST_DEPTH before it is parsed.
+ * V8's JSON.parse copes with deep nesting, but whatever walks the document
+ * next (a validator, a logger, a future tool) may recurse; a signed feed has
+ * no reason to be deep. Brackets inside strings do not count.
+ */
+function checkNesting(text: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x7b || char === 0x5b) {
+      depth++;
+      if (depth > MAX_MANIFEST_DEPTH)
+        throw new UpdaterError(
+          "E_MANIFEST",
+          `manifest: JSON nested deeper than ${MAX_MANIFEST_DEPTH} levels (at character ${i})`,
+        );
+    } else if (char === 0x7d || char === 0x5d) depth--;
   }
 }

@@ -216,6 +216,87 @@ const cases: HostileCase[] = [
     message: /^manifest: serial: expected an integer >= 0, found 1e\+300$/,
   },
   {
+    name: "mix-and-match: yesterday's valid signature served with today's manifest",
+    served: () => {
+      const old = signedFeed(signer, manifestDoc({ serial: 9, latest: "1.0.0" }));
+      const today = signedFeed(signer, manifestDoc({ serial: 11 }));
+      today.set("/feed/manifest.json.minisig", old.get("/feed/manifest.json.minisig") as Buffer);
+      return today;
+    },
+    code: "E_SIGNATURE",
+    message: /^signature does not verify with key [0-9A-F]{16}$/,
+  },
+  {
+    name: "a signature by a revoked key (rotated out of feed.trusted_keys)",
+    // the host trusted otherSigner once; its config now lists only the new key
+    served: () => signedFeed(otherSigner, manifestDoc({ serial: 11 })),
+    code: "E_SIGNATURE",
+    message: /^signature key id [0-9A-F]{16} is not among the trusted keys \([0-9A-F]{16}\)$/,
+  },
+  {
+    name: "a size of 1e300 bytes (a number JSON allows)",
+    served: () =>
+      signedFeed(
+        signer,
+        Buffer.from(JSON.stringify(manifestDoc()).replace('"size":1234', '"size":1e300')),
+      ),
+    code: "E_MANIFEST",
+    message: /^manifest: releases\[0\]\.size: expected an integer >= 0, found 1e\+300$/,
+  },
+  {
+    name: "a rollout percent of 1e308",
+    served: () => withRelease({ rollout: { percent: 1e308 } }),
+    code: "E_MANIFEST",
+    message:
+      /^manifest: releases\[1\]\.rollout\.percent: expected an integer from 0 to 100, found 1e\+308$/,
+  },
+  {
+    name: "a version in fullwidth digits that looks like 1.2.0",
+    served: () =>
+      signedFeed(
+        signer,
+        manifestDoc({
+          latest: "\uff11.\uff12.\uff10",
+          releases: [
+            release("1.0.0", "1000000aaaa"),
+            release("\uff11.\uff12.\uff10", "1200000cccc"),
+          ],
+        }),
+      ),
+    code: "E_MANIFEST",
+    message:
+      /^manifest: releases\[1\]\.version: expected a semver version like 1\.2\.3, found "\uff11\.\uff12\.\uff10"$/,
+  },
+  {
+    name: "a version with a Cyrillic letter that looks like 1.2.0-a",
+    served: () =>
+      signedFeed(
+        signer,
+        manifestDoc({
+          latest: "1.2.0-\u0430",
+          releases: [release("1.0.0", "1000000aaaa"), release("1.2.0-\u0430", "1200000cccc")],
+        }),
+      ),
+    code: "E_MANIFEST",
+    message:
+      /^manifest: releases\[1\]\.version: expected a semver version like 1\.2\.3, found "1\.2\.0-\u0430"$/,
+  },
+  {
+    name: "JSON nested 30 000 levels deep",
+    served: () =>
+      signedFeed(
+        signer,
+        Buffer.from(
+          JSON.stringify(manifestDoc()).replace(
+            '"schema":1',
+            `"schema":1,"deep":${"[".repeat(30_000)}${"]".repeat(30_000)}`,
+          ),
+        ),
+      ),
+    code: "E_MANIFEST",
+    message: /^manifest: JSON nested deeper than 16 levels \(at character \d+\)$/,
+  },
+  {
     name: "a pinned sha the manifest does not list",
     served: () => signedFeed(signer, manifestDoc()),
     pin: { sha: "deadbeef00" },
@@ -226,7 +307,7 @@ const cases: HostileCase[] = [
 ];
 
 describe("hostile manifests are refused and change nothing", () => {
-  test(`the table has at least 12 kinds (${cases.length})`, () => assert.ok(cases.length >= 12));
+  test(`the table has at least 15 kinds (${cases.length})`, () => assert.ok(cases.length >= 15));
 
   for (const hostile of cases) {
     test(`refuses ${hostile.name}`, async (t) => {
@@ -265,6 +346,26 @@ describe("hostile manifests are refused and change nothing", () => {
       assert.equal(stateAfter?.last_check?.status, "error");
     });
   }
+
+  test("a __proto__ key in a release is plain data: nothing is polluted", async (t) => {
+    const dir = await tempDir(t);
+    const dirs = await writeAgentConfig(dir, pki, signer, `${server.url}/feed`);
+    await installActive(dirs.installDir, "1000000aaaa", "1.0.0");
+    files = signedFeed(
+      signer,
+      Buffer.from(
+        JSON.stringify(manifestDoc()).replace(
+          '"version":"1.1.0"',
+          '"__proto__":{"polluted":true,"sha256":"00"},"version":"1.1.0"',
+        ),
+      ),
+    );
+    const result = await runCheck(await loadAgentConfig(dirs), agentDeps());
+    assert.equal(result.status, "update_available");
+    assert.equal(result.to?.version, "1.1.0");
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(Object.hasOwn(Object.prototype, "polluted"), false);
+  });
 });
 
 async function readState(stateDir: string) {
