@@ -4,12 +4,19 @@
  * keep this under a second.
  */
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface CertFiles {
   cert: string;
   key: string;
+}
+
+export interface IssueOptions {
+  san?: string;
+  clientAuth?: boolean;
+  /** Exact validity (openssl's YYYYMMDDHHMMSSZ), for expired or not-yet-valid certificates. */
+  validity?: { start: string; end: string };
 }
 
 export interface Pki {
@@ -19,7 +26,7 @@ export interface Pki {
   server: CertFiles;
   client: CertFiles;
   /** A certificate signed by `ca` with the given CN and SANs. */
-  issue(name: string, options?: { san?: string; clientAuth?: boolean }): CertFiles;
+  issue(name: string, options?: IssueOptions): CertFiles;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -49,7 +56,7 @@ export function makePki(dir: string, caName = "test-ca"): Pki {
     ],
     dir,
   );
-  const issue = (name: string, options: { san?: string; clientAuth?: boolean } = {}): CertFiles => {
+  const issue = (name: string, options: IssueOptions = {}): CertFiles => {
     const key = join(dir, `${name}.key`);
     const cert = join(dir, `${name}.crt`);
     const csr = join(dir, `${name}.csr`);
@@ -76,6 +83,10 @@ export function makePki(dir: string, caName = "test-ca"): Pki {
     ];
     if (options.san) lines.push(`subjectAltName=${options.san}`);
     writeFileSync(ext, `${lines.join("\n")}\n`);
+    if (options.validity) {
+      signWithDates(dir, ca, caKey, csr, cert, ext, options.validity);
+      return { cert, key };
+    }
     openssl(
       [
         "x509",
@@ -106,4 +117,62 @@ export function makePki(dir: string, caName = "test-ca"): Pki {
     client: issue(`${caName}-host`, { clientAuth: true }),
     issue,
   };
+}
+
+/** `openssl x509 -req` (OpenSSL 3.0) cannot set dates in the past; `openssl ca` can. */
+function signWithDates(
+  dir: string,
+  ca: string,
+  caKey: string,
+  csr: string,
+  cert: string,
+  ext: string,
+  validity: { start: string; end: string },
+): void {
+  const db = join(dir, "ca-db");
+  mkdirSync(db, { recursive: true });
+  writeFileSync(join(db, "index.txt"), "");
+  writeFileSync(join(db, "serial"), `${Date.now().toString(16).padStart(16, "0")}\n`);
+  const config = join(db, "ca.cnf");
+  writeFileSync(
+    config,
+    [
+      "[ca]",
+      "default_ca = test_ca",
+      "[test_ca]",
+      `database = ${join(db, "index.txt")}`,
+      `new_certs_dir = ${db}`,
+      `serial = ${join(db, "serial")}`,
+      "default_md = sha256",
+      "policy = any",
+      "unique_subject = no",
+      "[any]",
+      "commonName = supplied",
+      "",
+    ].join("\n"),
+  );
+  openssl(
+    [
+      "ca",
+      "-batch",
+      "-notext",
+      "-config",
+      config,
+      "-cert",
+      ca,
+      "-keyfile",
+      caKey,
+      "-in",
+      csr,
+      "-out",
+      cert,
+      "-extfile",
+      ext,
+      "-startdate",
+      validity.start,
+      "-enddate",
+      validity.end,
+    ],
+    dir,
+  );
 }
