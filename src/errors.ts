@@ -57,14 +57,34 @@ export function oneLine(error: unknown): string {
   return text.replace(/\s*\n\s*/g, " ").trim();
 }
 
+/** What an operator reads for the local file-system errors worth naming. */
+const FS_ERROR_TEXT: Record<string, string> = {
+  ENOSPC: "disk full",
+  EDQUOT: "disk quota exceeded",
+  EROFS: "read-only file system",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EIO: "I/O error",
+  ENOTDIR: "not a directory",
+  EISDIR: "is a directory",
+  EMFILE: "too many open files",
+};
+
+/** Errors of the local file system, as opposed to the network (a download writes to disk too). */
+export function isLocalFsError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
+  return code in FS_ERROR_TEXT;
+}
+
 /** Wraps a file-system failure: ENOSPC and EDQUOT become E_DISK, the rest E_IO. */
 export function fsError(error: unknown, what: string): UpdaterError {
   if (error instanceof UpdaterError) return error;
   const code = (error as NodeJS.ErrnoException).code ?? "";
   const disk = code === "ENOSPC" || code === "EDQUOT";
+  const text = FS_ERROR_TEXT[code];
   return new UpdaterError(
     disk ? "E_DISK" : "E_IO",
-    `${what}: ${code || oneLine(error)}${disk ? " (disk full)" : ""}`,
+    `${what}: ${code || oneLine(error)}${text ? ` (${text})` : ""}`,
     {
       cause: error,
     },

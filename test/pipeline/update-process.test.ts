@@ -333,6 +333,23 @@ describe("update in process mode, end to end", { concurrency: false, skip: PYTHO
     );
   });
 
+  test("the agent's process already gone (agent.pid names a dead pid): the update starts it anew", async () => {
+    const stale = Number((await readFile(join(host.installDir, "agent.pid"), "utf8")).trim());
+    await killAgent(host.installDir);
+    for (let i = 0; i < 50 && (await health(pki, host.port)) !== null; i++) await sleep(100);
+    assert.equal(await health(pki, host.port), null, "the agent still answers");
+    const result = await update("--force");
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.json.status, "updated");
+    const answer = await health(pki, host.port);
+    assert.equal(answer?.sha, SHA2);
+    assert.notEqual(answer?.pid, stale);
+    assert.equal(
+      Number((await readFile(join(host.installDir, "agent.pid"), "utf8")).trim()),
+      answer?.pid,
+    );
+  });
+
   test("the metrics textfile counts every cycle's result and names the active release", async () => {
     const samples = parseExposition(await readFile(join(root, "host/decnet_updater.prom"), "utf8"));
     assert.equal(

@@ -11,7 +11,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { fsError, UpdaterError } from "../../errors.js";
+import { fsError, isLocalFsError, UpdaterError } from "../../errors.js";
 import type { Release } from "../../feed/manifest.js";
 import { discard, tooLarge, withGet } from "../../http/get.js";
 import type { HttpClient } from "../../http/tls.js";
@@ -118,7 +118,10 @@ export async function downloadRelease(input: DownloadInput): Promise<Downloaded>
             }
           },
           createWriteStream(partial, { mode: 0o600, flush: true }),
-        );
+        ).catch((error) => {
+          // the disk, not the network: name the file and keep E_DISK apart from E_NETWORK
+          throw isLocalFsError(error) ? fsError(error, `download into ${partial}`) : error;
+        });
       },
     );
   } catch (error) {

@@ -3,7 +3,8 @@
  * changes here: the venv is new (venvs/<dir>, never moved afterwards, so its
  * scripts' shebangs stay valid) and the release is still in staging.
  */
-import { rm } from "node:fs/promises";
+import { rm, rmdir, statfs } from "node:fs/promises";
+import { dirname } from "node:path";
 import { UpdaterError } from "../../errors.js";
 import { type CommandOutcome, describeOutcome, runCommand } from "../../process/run-command.js";
 import { expandArgv, type Placeholders } from "../placeholders.js";
@@ -19,13 +20,28 @@ export interface InstallInput {
 /** Carries the failing command's stderr tail for the report. */
 export class CommandFailed extends UpdaterError {
   constructor(
-    code: "E_INSTALL" | "E_SMOKE",
+    code: "E_INSTALL" | "E_SMOKE" | "E_DISK",
     message: string,
     readonly stderrTail: string,
   ) {
     super(code, message);
   }
 }
+
+/** Less free space than this after a failed command means the disk filled up under it. */
+const FULL_BELOW = 1024 * 1024;
+
+async function freeBytes(path: string): Promise<number | null> {
+  try {
+    const stats = await statfs(path);
+    return stats.bavail * stats.bsize;
+  } catch {
+    return null;
+  }
+}
+
+/** How pip, venv and Python report ENOSPC and EDQUOT. */
+const DISK_FULL = /No space left on device|Disk quota exceeded|\[Errno (28|122)\]/;
 
 async function run(
   argv: string[],
@@ -38,9 +54,18 @@ async function run(
     timeoutMs: input.timeoutS * 1000,
   });
   if (!outcome.ok) {
+    // A full disk is the host's fault, not the release's: E_DISK never marks a
+    // release failed. pip usually says so; `python -m venv` hides ensurepip's
+    // output, so the file system is asked as well (before the venv is removed).
+    const free = await freeBytes(dirname(input.placeholders.venv));
+    const full = DISK_FULL.test(outcome.stderrTail) || (free !== null && free < FULL_BELOW);
     throw new CommandFailed(
-      code,
-      `${what} (${argv.join(" ")}): ${describeOutcome(outcome, input.timeoutS)}`,
+      full ? "E_DISK" : code,
+      `${what} (${argv.join(" ")}): ${describeOutcome(outcome, input.timeoutS)}${
+        full
+          ? `; the disk is full (${free === null ? "?" : Math.floor(free / 1024)} KiB free under ${dirname(input.placeholders.venv)})`
+          : ""
+      }`,
       outcome.stderrTail,
     );
   }
@@ -56,6 +81,8 @@ export async function installRelease(input: InstallInput): Promise<void> {
     await run(expandArgv(input.command, input.placeholders), input, "E_INSTALL", "install.command");
   } catch (error) {
     await rm(venv, { recursive: true, force: true });
+    // venv creates venvs/ on a first install; leave the install dir as it was
+    await rmdir(dirname(venv)).catch(() => undefined); // only succeeds when empty
     throw error;
   }
 }
