@@ -4,8 +4,9 @@
  * dir with an active release, and a config pointing the agent at a server.
  */
 
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/types.js";
@@ -134,4 +135,49 @@ export async function writeAgentConfig(
 
 export async function loadAgentConfig(dirs: AgentDirs): Promise<Config> {
   return loadConfig(dirs.configFile);
+}
+
+/** A host that runs 1.0.0 as a real one would (`current` -> releases/active), with a probe bundle. */
+export async function runningHost(
+  dir: string,
+  pki: Pki,
+  signer: Signer,
+  feedUrl: string,
+  extra: TomlTables = {},
+): Promise<AgentDirs> {
+  const dirs = await writeAgentConfig(dir, pki, signer, feedUrl, {
+    probe: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key },
+    ...extra,
+  });
+  await installActive(dirs.installDir, "1000000aaaa", "1.0.0");
+  await symlink("releases/active", join(dirs.installDir, "current"));
+  return dirs;
+}
+
+/**
+ * A signed feed (under /feed) whose latest release, 2.0.0, is `tarball`,
+ * listed with its true sha256 and size: a hostile tarball that passes every
+ * check before extraction.
+ */
+export function feedOfTarball(
+  signer: Signer,
+  tarball: Buffer,
+  options: { serial?: number; sha?: string } = {},
+): Map<string, Buffer> {
+  const feed = signedFeed(
+    signer,
+    manifestDoc({
+      serial: options.serial ?? 10,
+      latest: "2.0.0",
+      releases: [
+        release("1.0.0", "1000000aaaa"),
+        release("2.0.0", options.sha ?? "2000000bbbb", {
+          sha256: createHash("sha256").update(tarball).digest("hex"),
+          size: tarball.length,
+        }),
+      ],
+    }),
+  );
+  feed.set("/feed/decnet-2.0.0.tar.gz", tarball);
+  return feed;
 }

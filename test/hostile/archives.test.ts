@@ -9,8 +9,7 @@
  * looked at again (a writer that kept going after a refusal shows up then).
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { access, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
+import { access, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -19,14 +18,11 @@ import { runUpdate } from "../../src/agent/update.js";
 import { agentDeps } from "../helpers/deps.js";
 import {
   type AgentDirs,
-  installActive,
+  feedOfTarball,
   loadAgentConfig,
   makeSigner,
-  manifestDoc,
-  release,
+  runningHost,
   type Signer,
-  signedFeed,
-  writeAgentConfig,
 } from "../helpers/feed.js";
 import { HOSTILE_ARCHIVES, HOSTILE_LIMITS, OUTSIDE } from "../helpers/hostile-archives.js";
 import { startMtlsServer, staticFiles, type TestServer } from "../helpers/mtls-server.js";
@@ -51,24 +47,6 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** A feed whose latest release 2.0.0 is `tarball`, listed with its true sha256 and size and signed. */
-function hostileFeed(tarball: Buffer, index: number): Map<string, Buffer> {
-  const doc = manifestDoc({
-    serial: 100 + index,
-    latest: "2.0.0",
-    releases: [
-      release("1.0.0", "1000000aaaa"),
-      release("2.0.0", `20000${index.toString(16).padStart(6, "0")}`, {
-        sha256: createHash("sha256").update(tarball).digest("hex"),
-        size: tarball.length,
-      }),
-    ],
-  });
-  const feed = signedFeed(signer, doc);
-  feed.set("/feed/decnet-2.0.0.tar.gz", tarball);
-  return feed;
-}
-
 describe("hostile archives, each a signed release, are refused by `update`", () => {
   test(`there are at least 25 kinds (${HOSTILE_ARCHIVES.length})`, () =>
     assert.ok(HOSTILE_ARCHIVES.length >= 25));
@@ -77,17 +55,17 @@ describe("hostile archives, each a signed release, are refused by `update`", () 
     test(`refuses ${hostile.name}`, async () => {
       const dir = join(root, `host-${index}`);
       await mkdir(dir);
-      const dirs = await writeAgentConfig(dir, pki, signer, `${server.url}/feed`, {
-        probe: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key },
+      const dirs = await runningHost(dir, pki, signer, `${server.url}/feed`, {
         limits: {
           max_entries: HOSTILE_LIMITS.maxEntries,
           max_unpacked_bytes: HOSTILE_LIMITS.maxUnpackedBytes,
         },
       });
-      await installActive(dirs.installDir, "1000000aaaa", "1.0.0");
-      await symlink("releases/active", join(dirs.installDir, "current")); // as a real host has it
       const install = await snapshot(dirs.installDir);
-      files = hostileFeed(hostile.bytes(), index);
+      files = feedOfTarball(signer, hostile.bytes(), {
+        serial: 100 + index,
+        sha: `20000${index.toString(16).padStart(6, "0")}`,
+      });
 
       const result = await runUpdate(await loadAgentConfig(dirs), agentDeps(), { force: false });
 

@@ -12,8 +12,8 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -23,14 +23,13 @@ import { loadState, saveState } from "../../src/state/store.js";
 import { agentDeps } from "../helpers/deps.js";
 import {
   type AgentDirs,
-  installActive,
+  feedOfTarball,
   loadAgentConfig,
   makeSigner,
   manifestDoc,
-  release,
+  runningHost,
   type Signer,
   signedFeed,
-  writeAgentConfig,
 } from "../helpers/feed.js";
 import { startMtlsServer, staticFiles, type TestServer } from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
@@ -86,33 +85,16 @@ async function host(
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   if (options.installSize) mountTmpfs(installDir, options.installSize);
   if (options.stateSize) mountTmpfs(stateDir, options.stateSize);
-  const dirs = await writeAgentConfig(dir, pki, signer, `${server.url}/feed`, {
+  const dirs = await runningHost(dir, pki, signer, `${server.url}/feed`, {
     feed: { report_url: `${server.url}/reports` },
-    probe: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key },
     ...options.extra,
   } as never);
-  await installActive(dirs.installDir, "1000000aaaa", "1.0.0");
-  await symlink("releases/active", join(dirs.installDir, "current"));
   return dirs;
 }
 
 /** Publishes 2.0.0 as `tarball` (its true sha256 and size). */
-function publish(tarball: Buffer, serial = 10): void {
-  files = signedFeed(
-    signer,
-    manifestDoc({
-      serial,
-      latest: "2.0.0",
-      releases: [
-        release("1.0.0", "1000000aaaa"),
-        release("2.0.0", "2000000bbbb", {
-          sha256: createHash("sha256").update(tarball).digest("hex"),
-          size: tarball.length,
-        }),
-      ],
-    }),
-  );
-  files.set("/feed/decnet-2.0.0.tar.gz", tarball);
+function publish(tarball: Buffer): void {
+  files = feedOfTarball(signer, tarball);
 }
 
 /** A report left from an earlier cycle, which the master (404 here) has not taken yet. */

@@ -10,8 +10,7 @@
  * the install dir as it was. The report case runs whole update cycles.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -23,14 +22,14 @@ import { runUpdate } from "../../src/agent/update.js";
 import { agentDeps } from "../helpers/deps.js";
 import {
   type AgentDirs,
-  installActive,
+  feedOfTarball,
   loadAgentConfig,
   makeSigner,
   manifestDoc,
   release,
+  runningHost,
   type Signer,
   signedFeed,
-  writeAgentConfig,
 } from "../helpers/feed.js";
 import { startMtlsServer, staticFiles, type TestServer } from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
@@ -55,12 +54,7 @@ let hosts = 0;
 async function host(feedUrl: string, extra: Record<string, unknown> = {}): Promise<AgentDirs> {
   const dir = join(root, `host-${hosts++}`);
   await mkdir(dir);
-  const dirs = await writeAgentConfig(dir, pki, signer, feedUrl, {
-    probe: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key },
-    ...extra,
-  } as never);
-  await installActive(dirs.installDir, "1000000aaaa", "1.0.0");
-  await symlink("releases/active", join(dirs.installDir, "current"));
+  const dirs = await runningHost(dir, pki, signer, feedUrl, extra as never);
   return dirs;
 }
 
@@ -187,20 +181,10 @@ describe("connections that go nowhere", () => {
 
 describe("a tarball download that goes wrong", () => {
   const tarball = Buffer.alloc(64 * 1024, 7);
-  const sha256 = createHash("sha256").update(tarball).digest("hex");
 
   /** A feed listing 2.0.0 (the true sha256 and size) whose tarball is served by `serveTarball`. */
   async function feedWith(serveTarball: (res: ServerResponse, req: IncomingMessage) => void) {
-    const files = signedFeed(
-      signer,
-      manifestDoc({
-        latest: "2.0.0",
-        releases: [
-          release("1.0.0", "1000000aaaa"),
-          release("2.0.0", "2000000bbbb", { sha256, size: tarball.length }),
-        ],
-      }),
-    );
+    const files = feedOfTarball(signer, tarball);
     const feed = staticFiles(files);
     return serve((req, res) =>
       req.url === "/feed/decnet-2.0.0.tar.gz" ? serveTarball(res, req) : feed(req, res),
