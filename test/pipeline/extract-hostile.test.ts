@@ -5,7 +5,8 @@
  * test/hostile/archives.test.ts.
  */
 import assert from "node:assert/strict";
-import { access, stat, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { access, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { extractRelease } from "../../src/pipeline/steps/extract.js";
@@ -28,6 +29,33 @@ describe("hostile archives are refused and leave nothing behind", () => {
     await assert.rejects(extractRelease(tarball, staging, HOSTILE_LIMITS), { code: "E_ARCHIVE" });
     await assert.rejects(access(staging), { code: "ENOENT" });
     await assert.rejects(access(OUTSIDE), { code: "ENOENT" });
+  });
+
+  test("archives made by GNU tar and Python's tarfile (zero padding after the end marker) are accepted", async (t) => {
+    const base = await tempDir(t);
+    const src = join(base, "src");
+    await mkdir(join(src, "pkg"), { recursive: true });
+    await writeFile(join(src, "pkg/ok.py"), "print(1)\n");
+    const made = {
+      gnu: join(base, "gnu.tar.gz"),
+      python: join(base, "python.tar.gz"),
+    };
+    execFileSync("tar", ["-czf", made.gnu, "-C", src, "pkg"]);
+    execFileSync("python3", [
+      "-c",
+      "import sys, tarfile\nwith tarfile.open(sys.argv[1], 'w:gz') as t: t.add(sys.argv[2], 'pkg')",
+      made.python,
+      join(src, "pkg"),
+    ]);
+    for (const [tool, tarball] of Object.entries(made)) {
+      const staging = join(base, `${tool}-staging`);
+      assert.deepEqual(
+        await extractRelease(tarball, staging, HOSTILE_LIMITS),
+        { entries: 2, bytes: 9 },
+        tool,
+      );
+      assert.equal(await readFile(join(staging, "pkg/ok.py"), "utf8"), "print(1)\n");
+    }
   });
 
   test("setuid, setgid and sticky bits are stripped and owners are not kept", async (t) => {

@@ -49,9 +49,14 @@ export class TarFeeder extends Writable {
   }
 
   override _final(callback: (error?: Error) => void) {
-    // A partial last block is a truncated archive; the Parser says so on end().
-    if (this.carry && !this.ended) this.parser.write(this.carry);
-    else if (this.carry) this.checkZero(this.carry, this.offset - this.carry.length);
+    try {
+      // A partial last block is a truncated archive; the Parser says so on end().
+      if (this.carry && !this.ended) this.parser.write(this.carry);
+      else if (this.carry) this.checkZero(this.carry, this.offset - this.carry.length);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
     this.parser.once("end", () => callback());
     this.parser.end();
   }
