@@ -137,6 +137,24 @@ describe("a full disk", { skip: MOUNT_SKIP }, () => {
     assert.deepEqual(state.failed_releases, {}, "a full disk never marks a release failed");
   });
 
+  test("out of inodes during extraction: E_DISK naming the entry, not E_ARCHIVE, nothing marked", async () => {
+    const dirs = await host({ installSize: "4m,nr_inodes=16" }); // room for bytes, not for files
+    publish(
+      tarGz([
+        { path: "pkg/" },
+        ...Array.from({ length: 40 }, (_, i) => ({ path: `pkg/f${i}`, body: "x" })),
+      ]),
+    );
+    const install = await snapshot(dirs.installDir);
+    const result = await runUpdate(await loadAgentConfig(dirs), agentDeps(), { force: false });
+    assert.equal(result.code, "E_DISK", result.error ?? "");
+    assert.match(result.error ?? "", /^extract pkg\/f\d+: ENOSPC \(disk full\)$/);
+    assert.deepEqual(await snapshot(dirs.installDir), install);
+    const state = await loadState(join(dirs.stateDir, "state.json"));
+    assert.deepEqual(state.failed_releases, {});
+    assert.deepEqual(state.retries["2000000bbbb"]?.failures, 1, "retried later with backoff");
+  });
+
   test("during install (python -m venv into a full disk): E_DISK, not E_INSTALL, and the release is not marked", {
     skip: PYTHON_SKIP,
   }, async () => {

@@ -17,7 +17,7 @@ import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
-import { fsError, oneLine, UpdaterError } from "../../errors.js";
+import { fsError, isLocalFsError, oneLine, UpdaterError } from "../../errors.js";
 import { fsyncDir } from "../../fs/atomic.js";
 import { type ArchiveLimits, ArchivePolicy } from "../archive-policy.js";
 import { DecompressedTooLargeError, TarFeeder, TrailingDataError } from "./tar-feed.js";
@@ -104,7 +104,8 @@ export async function extractRelease(
         .finally(() => open.delete(out));
       track(writes, done);
     } catch (error) {
-      fail(error);
+      // mkdir/open failing on the host's disk is the host's fault (E_DISK/E_IO), not the archive's
+      fail(isLocalFsError(error) ? fsError(error, `extract ${entry.path}`) : error);
       entry.resume();
     }
   });
@@ -145,8 +146,8 @@ export async function extractRelease(
   if (failure !== null) {
     await rm(staging, { recursive: true, force: true });
     if (failure instanceof UpdaterError) throw failure;
-    const code = (failure as NodeJS.ErrnoException).code;
-    if (code === "ENOSPC" || code === "EDQUOT") throw fsError(failure, `extract ${name}`);
+    // E_ARCHIVE counts towards marking a release failed: never for the host's own disk
+    if (isLocalFsError(failure)) throw fsError(failure, `extract ${name}`);
     throw new UpdaterError("E_ARCHIVE", `archive ${name}: ${oneLine(failure)}`, { cause: failure });
   }
   await fsyncDir(staging);
