@@ -115,7 +115,7 @@ export async function extractRelease(
   // and volume headers) and metadata headers over its size limit.
   parser.on("ignoredEntry", (entry: ReadEntry) => {
     fail(
-      policy.refusal(
+      policy.refuse(
         entry.path,
         entry.meta
           ? `a ${entry.type} metadata header of ${entry.size} bytes is too large`
