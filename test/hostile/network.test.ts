@@ -67,8 +67,25 @@ async function serve(
   return server;
 }
 
+/** What accepting a manifest changes: the highest serial and the stored manifest. */
+async function acceptance(dirs: AgentDirs) {
+  const state = JSON.parse(
+    await readFile(join(dirs.stateDir, "state.json"), "utf8").catch(() => "{}"),
+  ) as { highest_serial?: number | null };
+  const stored = await readFile(join(dirs.stateDir, "manifest.json")).catch(() => null);
+  return { serial: state.highest_serial ?? null, stored };
+}
+
+/** `check`, which must fail: the install dir and what was accepted stay as they were; the error is rethrown. */
 async function check(dirs: AgentDirs) {
-  return runCheck(await loadAgentConfig(dirs), agentDeps());
+  const install = await snapshot(dirs.installDir);
+  const accepted = await acceptance(dirs);
+  try {
+    return await runCheck(await loadAgentConfig(dirs), agentDeps());
+  } finally {
+    assert.deepEqual(await snapshot(dirs.installDir), install);
+    assert.deepEqual(await acceptance(dirs), accepted);
+  }
 }
 
 describe("the master's side of TLS", () => {
