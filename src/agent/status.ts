@@ -4,7 +4,7 @@
  */
 import { readdir } from "node:fs/promises";
 import type { Config } from "../config/types.js";
-import { readDaemonInfo } from "../daemon/info-file.js";
+import { type DaemonInfo, readDaemonInfo } from "../daemon/info-file.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { type CheckRecord, type FailedRelease, loadState } from "../state/store.js";
@@ -25,7 +25,7 @@ export interface StatusResult {
   pending_reports: number;
   highest_serial: number | null;
   /** The running daemon, or null when none holds `daemon.lock`. */
-  daemon: { pid: number; started_at: string; next_check: string | null; splay_s: number } | null;
+  daemon: Pick<DaemonInfo, "pid" | "started_at" | "next_check" | "splay_s"> | null;
 }
 
 function slot(info: Awaited<ReturnType<typeof readReleaseFile>>): SlotStatus | null {
@@ -56,12 +56,7 @@ export async function runStatus(config: Config): Promise<StatusResult> {
 
 async function daemonStatus(stateDir: string): Promise<StatusResult["daemon"]> {
   const info = await readDaemonInfo(stateDir);
-  return info
-    ? {
-        pid: info.pid,
-        started_at: info.started_at,
-        next_check: info.next_check,
-        splay_s: info.splay_s,
-      }
-    : null;
+  if (!info) return null;
+  const { pid, started_at, next_check, splay_s } = info;
+  return { pid, started_at, next_check, splay_s };
 }
