@@ -3,13 +3,14 @@
  * path (--config, else $DECNET_UPDATER_CONFIG, else the default), the loaded
  * config, a logger on stderr (stdout belongs to --json), and the clock.
  * This is the one place that reads process.env.
+ *
+ * Modules are loaded when a command needs them, not at start: `status` and
+ * `--version` must not pay for undici, execa and pino (docs/performance.md).
  */
 
 import type { AgentDeps } from "../agent/deps.js";
-import { DEFAULT_CONFIG_PATH, loadConfig } from "../config/load.js";
+import { DEFAULT_CONFIG_PATH } from "../config/default-path.js";
 import type { Config } from "../config/types.js";
-import { createLogger, logFormatFor } from "../log.js";
-import { failpointFrom } from "../pipeline/failpoints.js";
 
 export interface CommandContext extends AgentDeps {
   config: Config;
@@ -24,6 +25,11 @@ export async function commandContext(
   option: string | undefined,
   logTo: NodeJS.WritableStream = process.stderr,
 ): Promise<CommandContext> {
+  const [{ loadConfig }, { createLogger, logFormatFor }, { failpointFrom }] = await Promise.all([
+    import("../config/load.js"),
+    import("../log.js"),
+    import("../pipeline/failpoints.js"),
+  ]);
   const config = await loadConfig(configPath(option));
   const log = createLogger(
     config.log.level,

@@ -14,7 +14,7 @@ import { SCHEMA } from "./schema.js";
 import type { Config } from "./types.js";
 import { validateConfig } from "./validate.js";
 
-export const DEFAULT_CONFIG_PATH = "/etc/decnet/updater.toml";
+export { DEFAULT_CONFIG_PATH } from "./default-path.js";
 
 /** A value from a config file and the file that set it. */
 export interface SetValue {

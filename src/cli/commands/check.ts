@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { runCheck } from "../../agent/check.js";
-import { commandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { CONFIG_OPTION, failCommand, printJson, printLine, shortRef } from "../output.js";
 
@@ -15,6 +13,8 @@ export function registerCheck(program: Command): void {
       "\nExit codes: 0 up to date, held or skipped; 100 update available; 1 error; 64 usage.",
     )
     .action(async (options: { config?: string; json?: boolean }) => {
+      const { commandContext } = await import("../context.js");
+      const { runCheck } = await import("../../agent/check.js");
       try {
         const context = await commandContext(options.config);
         const result = await runCheck(context.config, context);

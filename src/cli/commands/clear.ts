@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { runClear } from "../../agent/clear.js";
 import { UpdaterError } from "../../errors.js";
-import { commandContext } from "../context.js";
 import { exitCodeForError } from "../exit-codes.js";
 import { CONFIG_OPTION, printError, printLine } from "../output.js";
 
@@ -15,6 +13,8 @@ export function registerClear(program: Command): void {
     .option(...CONFIG_OPTION)
     .option("--state", "start from an empty state.json (accepts any manifest serial again)")
     .action(async (sha: string | undefined, options: { config?: string; state?: boolean }) => {
+      const { commandContext } = await import("../context.js");
+      const { runClear } = await import("../../agent/clear.js");
       try {
         if (Boolean(sha) === Boolean(options.state)) {
           throw new UpdaterError("E_USAGE", "clear takes a release SHA or --state (one of them)");

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { keygen } from "../../signing/keygen.js";
 import { exitCodeForError } from "../exit-codes.js";
 import { printError, printLine } from "../output.js";
 
@@ -9,6 +8,7 @@ export function registerKeygen(program: Command): void {
     .description("create a minisign key pair: DIR/minisign.key (0600) and DIR/minisign.pub")
     .requiredOption("--out <dir>", "folder for the key pair")
     .action(async (options: { out: string }) => {
+      const { keygen } = await import("../../signing/keygen.js");
       try {
         const result = await keygen(options.out);
         printLine(`secret key: ${result.keyFile} (keep it on the master only)`);

@@ -1,6 +1,5 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { parseDurationSeconds } from "../../config/duration.js";
-import { publishRelease } from "../../feed/publish.js";
 import { exitCodeForError } from "../exit-codes.js";
 import { printError, printLine } from "../output.js";
 
@@ -44,6 +43,7 @@ export function registerPublish(program: Command): void {
     .option("--rollout <percent>", "share of unpinned hosts that take it", percent, 100)
     .option("--expires-in <duration>", "manifest lifetime", duration, 14 * 86400)
     .action(async (flags: PublishFlags) => {
+      const { publishRelease } = await import("../../feed/publish.js");
       try {
         const { manifest, release } = await publishRelease({
           feedDir: flags.feed,

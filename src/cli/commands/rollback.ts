@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { runRollback } from "../../agent/rollback.js";
-import { commandContext } from "../context.js";
 import { CONFIG_OPTION, failCommand, printJson, printLine, shortRef } from "../output.js";
 
 export function registerRollback(program: Command): void {
@@ -14,6 +12,8 @@ export function registerRollback(program: Command): void {
       "\nExit codes: 0 rolled back and healthy; 1 nothing to roll back to; 3 the previous release is not healthy; 64 usage.",
     )
     .action(async (options: { config?: string; json?: boolean }) => {
+      const { commandContext } = await import("../context.js");
+      const { runRollback } = await import("../../agent/rollback.js");
       try {
         const context = await commandContext(options.config);
         const result = await runRollback(context.config, context);

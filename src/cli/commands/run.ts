@@ -1,7 +1,5 @@
 import type { Command } from "commander";
-import { loadConfig } from "../../config/load.js";
-import { runDaemon } from "../../daemon/run.js";
-import { commandContext, configPath } from "../context.js";
+import { configPath } from "../context.js";
 import { exitCodeForError } from "../exit-codes.js";
 import { CONFIG_OPTION, printError } from "../output.js";
 
@@ -15,6 +13,9 @@ export function registerRun(program: Command): void {
       "\nSignals: SIGTERM/SIGINT stop (after the current update), SIGHUP reloads the configuration.\nExit codes: 0 stopped, 1 error at start, 75 another daemon runs, 64 usage.",
     )
     .action(async (options: { config?: string }) => {
+      const { loadConfig } = await import("../../config/load.js");
+      const { commandContext } = await import("../context.js");
+      const { runDaemon } = await import("../../daemon/run.js");
       let code: number;
       try {
         const context = await commandContext(options.config, process.stdout);

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { runStatus, type StatusResult } from "../../agent/status.js";
-import { loadConfig } from "../../config/load.js";
+import type { StatusResult } from "../../agent/status.js";
 import { isUpdaterError, oneLine } from "../../errors.js";
 import { configPath } from "../context.js";
 import { exitCodeForError } from "../exit-codes.js";
@@ -49,6 +48,8 @@ export function registerStatus(program: Command): void {
     .option(...CONFIG_OPTION)
     .option("--json", "print one JSON object on stdout")
     .action(async (options: { config?: string; json?: boolean }) => {
+      const { loadConfig } = await import("../../config/load.js");
+      const { runStatus } = await import("../../agent/status.js");
       try {
         const status = await runStatus(await loadConfig(configPath(options.config)));
         if (options.json) printJson(status);

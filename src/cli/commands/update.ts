@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { runUpdate } from "../../agent/update.js";
-import { commandContext } from "../context.js";
 import { CONFIG_OPTION, failCommand, printJson, printLine, shortRef } from "../output.js";
 
 export function registerUpdate(program: Command): void {
@@ -15,6 +13,8 @@ export function registerUpdate(program: Command): void {
       "\nExit codes: 0 updated, up to date or held; 1 failed, nothing changed; 2 rolled back, previous release healthy;\n3 rollback failed, the host needs an operator; 64 usage.",
     )
     .action(async (options: { config?: string; json?: boolean; force?: boolean }) => {
+      const { commandContext } = await import("../context.js");
+      const { runUpdate } = await import("../../agent/update.js");
       try {
         const context = await commandContext(options.config);
         const result = await runUpdate(context.config, context, { force: options.force === true });
