@@ -22,6 +22,8 @@ export interface GetOptions {
   headers?: Record<string, string>;
   /** What is fetched, for error messages ("manifest", "signature", "tarball"). */
   what: string;
+  /** Bytes the response body buffers before it pauses the connection (undici's default 64 KiB). */
+  highWaterMark?: number;
 }
 
 export type ResponseBody = Dispatcher.ResponseData["body"];
@@ -56,6 +58,7 @@ export async function withGet<T>(
         method: "GET",
         headers: options.headers ?? {},
         signal,
+        ...(options.highWaterMark ? { highWaterMark: options.highWaterMark } : {}),
       });
       const status = response.statusCode;
       if (status >= 300 && status < 400 && status !== 304) {

@@ -23,6 +23,14 @@ import { type ArchiveLimits, ArchivePolicy } from "../archive-policy.js";
 import { DecompressedTooLargeError, TarFeeder, TrailingDataError } from "./tar-feed.js";
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+/**
+ * Bigger pieces than the streams' defaults (64 KiB reads, 16 KiB of
+ * gunzip output): a third less CPU per release for about 1 MiB more memory
+ * (bench/fetch-extract.ts, docs/performance.md). The gunzip chunk stays a
+ * multiple of 512 so TarFeeder rarely has to carry a partial block.
+ */
+const READ_CHUNK = 1024 * 1024;
+const GUNZIP_CHUNK = 128 * 1024;
 const WRITE_FLAGS =
   constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -131,7 +139,11 @@ export async function extractRelease(
   });
 
   try {
-    await pipeline(createReadStream(tarball), createGunzip(), feeder);
+    await pipeline(
+      createReadStream(tarball, { highWaterMark: READ_CHUNK }),
+      createGunzip({ chunkSize: GUNZIP_CHUNK }),
+      feeder,
+    );
   } catch (error) {
     fail(
       error instanceof TrailingDataError || error instanceof DecompressedTooLargeError
