@@ -4,7 +4,6 @@
  * what a report carries and all an operator needs to see why pip failed,
  * without holding a verbose build log in memory.
  */
-import { execa } from "execa";
 
 export const STDERR_TAIL_BYTES = 8 * 1024;
 
@@ -32,6 +31,8 @@ export async function runCommand(
   const [file, ...args] = argv as [string, ...string[]];
   const started = performance.now();
   let tail = Buffer.alloc(0);
+  // loaded on first use: a cycle that installs nothing never needs it (docs/performance.md)
+  const { execa } = await import("execa");
   const subprocess = execa(file, args, {
     cwd: options.cwd,
     timeout: options.timeoutMs,

@@ -4,7 +4,6 @@
  */
 import { access, constants } from "node:fs/promises";
 import { delimiter, join } from "node:path";
-import { execa } from "execa";
 
 export async function findOnPath(
   name: string,
@@ -32,6 +31,7 @@ export interface Systemctl {
 export function systemctlAt(bin: string, timeoutMs = 90_000): Systemctl {
   return {
     async run(args) {
+      const { execa } = await import("execa"); // loaded on first use (docs/performance.md)
       const result = await execa(bin, args, { reject: false, timeout: timeoutMs, stdin: "ignore" });
       return {
         ok: !result.failed,
