@@ -40,6 +40,11 @@ function causes(error: unknown): Array<{ code?: string; message?: string; name?:
   return chain;
 }
 
+/** Nothing listens at the address: the TCP connect was refused. */
+export function isConnectionRefused(error: unknown): boolean {
+  return causes(error).some((e) => e.code === "ECONNREFUSED");
+}
+
 export function classifyNetworkError(error: unknown, what: string, url: string): UpdaterError {
   if (error instanceof UpdaterError) return error;
   const chain = causes(error);

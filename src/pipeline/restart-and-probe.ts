@@ -44,6 +44,7 @@ export function probe(
     expect,
     sleep: deps.sleep,
     monotonicMs: deps.monotonicMs,
+    log: deps.log,
   });
 }
 

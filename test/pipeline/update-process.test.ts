@@ -212,7 +212,7 @@ describe("update in process mode, end to end", { concurrency: false, skip: PYTHO
     assert.equal(result.json.code, "E_PROBE");
     assert.match(
       result.json.error,
-      /^unhealthy after 60 probes: probe https:\/\/127\.0\.0\.1:\d+\/health: HTTP 500$/,
+      /^unhealthy after \d+ probes \(60 x 0\.2 s\): probe https:\/\/127\.0\.0\.1:\d+\/health: HTTP 500$/,
     );
     assert.deepEqual(result.json.steps.at(-1), {
       ...result.json.steps.at(-1),

@@ -145,7 +145,7 @@ describe("update in systemd mode, with a fixture systemctl", {
     assert.equal(result.json.code, "E_ROLLBACK");
     assert.match(
       result.json.error,
-      /^the previous release 1\.0\.0 is not healthy either: unhealthy after 60 probes: /,
+      /^the previous release 1\.0\.0 is not healthy either: unhealthy after \d+ probes \(60 x 0\.2 s\): /,
     );
     assert.deepEqual(result.json.steps.at(-1), {
       ...result.json.steps.at(-1),

@@ -3,13 +3,24 @@
  *
  * Probes over mTLS until the first 200 (probe.attempts, probe.backoff_s
  * apart), then keeps probing for probe.soak_s: an agent that answers once and
- * then crashes is not healthy. With probe.identity the health JSON's `sha` or
+ * then crashes is not healthy.
+ *
+ * While nothing listens yet (connection refused) it asks again every 25 ms
+ * instead of every backoff_s, and each backoff_s of refusals counts as one
+ * attempt, so a dead agent is given up after the same attempts x backoff_s.
+ * A refused connect costs a fraction of a millisecond, and the agent's first
+ * healthy answer ends the unavailability window: waiting a whole backoff_s
+ * after the agent came up was most of the window (docs/performance.md). With probe.identity the health JSON's `sha` or
  * `version` must be the expected release's, so an old agent still holding the
  * port does not pass for the new one.
  */
 import { oneLine } from "../../errors.js";
+import { isConnectionRefused } from "../../http/errors.js";
 import { boundedGet } from "../../http/get.js";
 import type { HttpClient } from "../../http/tls.js";
+
+/** How soon a refused connection is retried. */
+export const REFUSED_RETRY_MS = 25;
 
 export interface ProbeInput {
   client: HttpClient;
@@ -21,6 +32,7 @@ export interface ProbeInput {
   expect: { sha: string; version: string | null };
   sleep: (ms: number) => Promise<void>;
   monotonicMs: () => number;
+  log: { info(fields: object, message: string): void };
 }
 
 export interface ProbeResult {
@@ -30,8 +42,14 @@ export interface ProbeResult {
   attempts: number;
 }
 
+interface Problem {
+  detail: string;
+  /** Nothing listens on the port (yet). */
+  refused: boolean;
+}
+
 /** One probe: null when healthy and the right release, else why not. */
-async function probeOnce(input: ProbeInput): Promise<string | null> {
+async function probeOnce(input: ProbeInput): Promise<Problem | null> {
   let body: Buffer | undefined;
   try {
     body = (
@@ -43,8 +61,14 @@ async function probeOnce(input: ProbeInput): Promise<string | null> {
       })
     ).body;
   } catch (error) {
-    return oneLine(error);
+    return { detail: oneLine(error), refused: isConnectionRefused(error) };
   }
+  const mismatch = identityMismatch(input, body);
+  return mismatch === null ? null : { detail: mismatch, refused: false };
+}
+
+/** Why the answer is not the expected release's, or null. */
+function identityMismatch(input: ProbeInput, body: Buffer | undefined): string | null {
   if (input.identity === "off") return null;
   let doc: Record<string, unknown> = {};
   try {
@@ -71,16 +95,34 @@ async function probeOnce(input: ProbeInput): Promise<string | null> {
 
 export async function probeHealth(input: ProbeInput): Promise<ProbeResult> {
   let last = "not probed";
-  for (let attempt = 1; attempt <= input.attempts; attempt++) {
+  let failures = 0;
+  let refusedMs = 0;
+  let probes = 0;
+  const used = () => failures + Math.floor(refusedMs / input.backoffMs);
+  while (used() < input.attempts) {
+    const started = input.monotonicMs();
+    probes++;
     const problem = await probeOnce(input);
-    if (problem === null) return soak(input, attempt);
-    last = problem;
-    if (attempt < input.attempts) await input.sleep(input.backoffMs);
+    if (problem === null) {
+      input.log.info(
+        { step: "probe", probes, soak_s: input.soakMs / 1000 },
+        "The agent answered healthy; soaking.",
+      );
+      return soak(input, probes);
+    }
+    last = problem.detail;
+    if (!problem.refused) {
+      failures++;
+      if (used() < input.attempts) await input.sleep(input.backoffMs);
+      continue;
+    }
+    await input.sleep(Math.min(REFUSED_RETRY_MS, input.backoffMs));
+    refusedMs += input.monotonicMs() - started;
   }
   return {
     healthy: false,
-    detail: `unhealthy after ${input.attempts} probes: ${last}`,
-    attempts: input.attempts,
+    detail: `unhealthy after ${probes} probes (${input.attempts} x ${input.backoffMs / 1000} s): ${last}`,
+    attempts: probes,
   };
 }
 
@@ -94,7 +136,7 @@ async function soak(input: ProbeInput, attempts: number): Promise<ProbeResult> {
     if (problem !== null) {
       return {
         healthy: false,
-        detail: `healthy, then failed during the ${input.soakMs / 1000} s soak: ${problem}`,
+        detail: `healthy, then failed during the ${input.soakMs / 1000} s soak: ${problem.detail}`,
         attempts: count,
       };
     }

@@ -77,10 +77,16 @@ export async function stopAgent(
   const pid = await readPid(input.paths.agentPid);
   if (pid === null || !(await isOurAgent(pid, input.paths.root))) return;
   signal(pid, "SIGTERM");
-  const deadline = input.monotonicMs() + input.stopGraceMs;
+  const started = input.monotonicMs();
+  const deadline = started + input.stopGraceMs;
   while (input.monotonicMs() < deadline) {
-    if (!(await isAlive(pid))) return;
-    await input.sleep(50);
+    if (!(await isAlive(pid))) {
+      const ms = Math.round(input.monotonicMs() - started);
+      input.log.info({ step: "restart", pid, ms }, "Stopped the agent.");
+      return;
+    }
+    // short polls: the agent is unavailable from here until the new one answers
+    await input.sleep(10);
   }
   input.log.warn({ step: "restart", pid }, "The agent did not stop in time; sending SIGKILL.");
   signal(pid, "SIGKILL");
