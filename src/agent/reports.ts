@@ -7,7 +7,7 @@ import type { Config } from "../config/types.js";
 
 import { statePaths } from "../layout/paths.js";
 import type { Report } from "../report/build.js";
-import { flushOutbox, writeToOutbox } from "../report/outbox.js";
+import { flushOutbox, pendingReports, writeToOutbox } from "../report/outbox.js";
 import { type AgentDeps, createFeedClient } from "./deps.js";
 
 export async function sendPendingReports(
@@ -16,12 +16,15 @@ export async function sendPendingReports(
 ): Promise<{ sent: number; pending: number }> {
   const url = config.feed.report_url;
   if (!url) return { sent: 0, pending: 0 };
+  const outboxDir = statePaths(config.state_dir).outbox;
+  // Most cycles have nothing to send: no TLS context, no connection then.
+  if ((await pendingReports(outboxDir)).length === 0) return { sent: 0, pending: 0 };
   const client = await createFeedClient(config);
   try {
     return await flushOutbox({
       client,
       url,
-      outboxDir: statePaths(config.state_dir).outbox,
+      outboxDir,
       log: deps.log,
       sleep: deps.sleep,
     });
