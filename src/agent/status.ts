@@ -25,7 +25,7 @@ export interface StatusResult {
   pending_reports: number;
   highest_serial: number | null;
   /** The running daemon, or null when none holds `daemon.lock`. */
-  daemon: Pick<DaemonInfo, "pid" | "started_at" | "next_check" | "splay_s"> | null;
+  daemon: Pick<DaemonInfo, "pid" | "started_at" | "next_check" | "phase_s"> | null;
 }
 
 function slot(info: Awaited<ReturnType<typeof readReleaseFile>>): SlotStatus | null {
@@ -57,6 +57,6 @@ export async function runStatus(config: Config): Promise<StatusResult> {
 async function daemonStatus(stateDir: string): Promise<StatusResult["daemon"]> {
   const info = await readDaemonInfo(stateDir);
   if (!info) return null;
-  const { pid, started_at, next_check, splay_s } = info;
-  return { pid, started_at, next_check, splay_s };
+  const { pid, started_at, next_check, phase_s } = info;
+  return { pid, started_at, next_check, phase_s };
 }

@@ -132,8 +132,8 @@ export const SCHEMA: Record<string, KeySpec> = {
   "schedule.splay_s": {
     expected: "a number of seconds >= 0",
     schema: z.number().min(0),
-    default: 300,
-    doc: "Each check first waits a random 0..splay_s seconds, to spread a fleet's polls.",
+    default: 900,
+    doc: "Each check waits this host's fixed share of 0..splay_s seconds (from host_id) after its cron slot, to spread a fleet's polls evenly; capped at the gap between slots.",
   },
   "schedule.run_on_start": {
     expected: "true or false",

@@ -1,8 +1,7 @@
 /**
  * `state_dir/daemon.json`: what a running daemon tells `status` (which runs
  * in another process): its pid, when it started, and when its next check is
- * due. node-cron draws the splay delay only when a slot fires, so the file
- * gives the slot and the splay bound, not the exact second.
+ * due: the next cron slot plus this host's fixed phase (phase.ts).
  *
  * The file is advisory. It is believed only while `daemon.lock` names the
  * same live pid, so a daemon killed with SIGKILL leaves a file that `status`
@@ -20,7 +19,9 @@ const daemonInfoSchema = z.object({
   cron: z.string(),
   timezone: z.string(),
   splay_s: z.number().nonnegative(),
-  /** The next cron slot (ISO 8601 UTC), or null when the daemon is stopping. */
+  /** This host's wait after each cron slot, seconds. */
+  phase_s: z.number().nonnegative(),
+  /** The next check: the next cron slot plus phase_s (ISO 8601 UTC), or null when the daemon is stopping. */
   next_check: z.string().nullable(),
 });
 

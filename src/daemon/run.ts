@@ -1,7 +1,7 @@
 /**
  * `run`: the daemon. Recovery first (under the lock), then a cycle on
- * `schedule.cron` in `schedule.timezone`, each after a random 0..splay_s
- * wait (node-cron's maxRandomDelay), never two at once, plus one at start
+ * `schedule.cron` in `schedule.timezone`, each after this host's fixed
+ * offset into the splay (phase.ts), never two at once, plus one at start
  * when `run_on_start`.
  *
  * SIGTERM/SIGINT: idle, it stops at once; during a cycle it lets the update
@@ -19,6 +19,7 @@ import type { Config } from "../config/types.js";
 import { isUpdaterError, oneLine } from "../errors.js";
 import { acquireLock } from "../state/lock.js";
 import { removeDaemonInfo, writeDaemonInfo } from "./info-file.js";
+import { hostPhaseMs, splaySpanMs } from "./phase.js";
 
 export interface DaemonInput {
   config: Config;
@@ -34,6 +35,10 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
   let config = input.config;
   const daemonLock = await acquireLock(config.state_dir, process.pid, "daemon.lock");
   let task: ScheduledTask | null = null;
+  /** This host's wait after each cron slot, ms (set by schedule()). */
+  let phaseMs = 0;
+  /** Ends the phase wait early (stop, reload). */
+  let cancelWait: (() => void) | null = null;
   let busy: Promise<void> | null = null;
   let stopping = false;
   let finish: (code: number) => void = () => undefined;
@@ -44,14 +49,15 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
 
   /** Tells `status` (another process) when the next check is due. Best effort: a full disk must not stop the daemon. */
   const publishInfo = async (): Promise<void> => {
-    const next = stopping ? null : (task?.getNextRun() ?? null);
+    const slot = stopping ? null : (task?.getNextRun() ?? null);
     await writeDaemonInfo(config.state_dir, {
       pid: process.pid,
       started_at: startedAt,
       cron: config.schedule.cron,
       timezone: config.schedule.timezone,
       splay_s: config.schedule.splay_s,
-      next_check: next ? next.toISOString() : null,
+      phase_s: phaseMs / 1000,
+      next_check: slot ? new Date(slot.getTime() + phaseMs).toISOString() : null,
     }).catch((error) =>
       deps.log.warn({ code: "E_STATE" }, `Could not write daemon.json: ${oneLine(error)}`),
     );
@@ -79,24 +85,50 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     if (stopping) finish(0);
   };
 
-  const schedule = () => {
-    task = cron.schedule(config.schedule.cron, () => cycle("schedule"), {
-      name: "decnet-updater",
-      timezone: config.schedule.timezone,
-      noOverlap: true,
-      maxRandomDelay: Math.round(config.schedule.splay_s * 1000),
-      logger: {
-        info: (message) => deps.log.debug({ source: "node-cron" }, message),
-        warn: (message) => deps.log.warn({ source: "node-cron" }, message),
-        error: (message) => deps.log.error({ source: "node-cron" }, String(message)),
-        debug: (message) => deps.log.debug({ source: "node-cron" }, String(message)),
-      },
+  /**
+   * Waits this host's phase: true when the wait ran out, false when a stop or
+   * reload cut it short (that slot's check is dropped). node-cron counts the
+   * wait as part of the run, so no slot overlaps it.
+   */
+  const afterPhase = () =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        cancelWait = null;
+        resolve(true);
+      }, phaseMs);
+      cancelWait = () => {
+        clearTimeout(timer);
+        cancelWait = null;
+        resolve(false);
+      };
     });
+
+  const schedule = () => {
+    task = cron.schedule(
+      config.schedule.cron,
+      async () => {
+        if (await afterPhase()) await cycle("schedule");
+      },
+      {
+        name: "decnet-updater",
+        timezone: config.schedule.timezone,
+        noOverlap: true,
+        logger: {
+          info: (message) => deps.log.debug({ source: "node-cron" }, message),
+          warn: (message) => deps.log.warn({ source: "node-cron" }, message),
+          error: (message) => deps.log.error({ source: "node-cron" }, String(message)),
+          debug: (message) => deps.log.debug({ source: "node-cron" }, String(message)),
+        },
+      },
+    );
+    const span = splaySpanMs(config.schedule.splay_s, task.getNextRuns(6));
+    phaseMs = hostPhaseMs(config.host_id, span);
   };
 
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    cancelWait?.();
     void task?.stop();
     deps.log.info(
       { signal, busy: busy !== null },
@@ -115,6 +147,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
           `state_dir changed from ${config.state_dir} to ${next.state_dir}; restart the daemon to move it`,
         );
       }
+      cancelWait?.();
       await task?.destroy();
       config = next;
       deps.log.level = config.log.level;

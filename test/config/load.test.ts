@@ -45,7 +45,7 @@ describe("configuration loading", () => {
     assert.equal(config.feed.timeout_s, 30);
     assert.equal(config.feed.max_manifest_bytes, 1_048_576);
     assert.equal(config.schedule.cron, "*/15 * * * *");
-    assert.equal(config.schedule.splay_s, 300);
+    assert.equal(config.schedule.splay_s, 900); // SPEC says 300; docs/design.md says why 900
     assert.equal(config.pin.hold, false);
     assert.deepEqual(config.install.command, [
       "{venv}/bin/python",

@@ -24,7 +24,8 @@ function info(pid: number): DaemonInfo {
     started_at: "2026-11-26T10:00:00.000Z",
     cron: "*/15 * * * *",
     timezone: "UTC",
-    splay_s: 300,
+    splay_s: 900,
+    phase_s: 612.345,
     next_check: "2026-11-26T10:15:00.000Z",
   };
 }

@@ -89,6 +89,7 @@ test(`the JS heap and live handles stay flat over ${CYCLES} daemon cycles`, asyn
       cron: config.schedule.cron,
       timezone: config.schedule.timezone,
       splay_s: 0,
+      phase_s: 0,
       next_check: new Date().toISOString(),
     });
     if (cycle === WARM)

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { hostPhaseMs } from "../../src/daemon/phase.js";
 import { REPO, runCli } from "../helpers/cli.js";
 import { type Host, health, killAgent, writeHostConfig } from "../helpers/e2e.js";
 import { makeSigner, type Signer } from "../helpers/feed.js";
@@ -130,6 +131,52 @@ describe("decnet-updater run", { skip: PYTHON_SKIP }, () => {
       const afterStop = await runCli(["status", "--json", "--config", host.configFile]);
       assert.equal(JSON.parse(afterStop.stdout).daemon, null);
       await assert.rejects(readFile(join(host.stateDir, "daemon.json")), { code: "ENOENT" });
+    } finally {
+      daemon.kill("SIGKILL");
+    }
+  });
+
+  test("each check waits this host's fixed phase after its cron slot", async () => {
+    // every 4 s with a 3 s splay: the phase comes from host_id, the same at every slot;
+    // an empty feed, so every cycle fails at once and nothing is installed
+    const phased = await writeHostConfig(join(root, "phased"), pki, signer, `${server.url}/empty/`, {
+      extra: {
+        schedule: { cron: "*/4 * * * * *", splay_s: 3, run_on_start: false },
+        log: { level: "info" },
+      },
+    });
+    const expectedMs = hostPhaseMs("e2e-host", 3000);
+    const daemon = spawn(
+      process.execPath,
+      ["--import", "tsx", resolve(REPO, "src/cli/main.ts"), "run", "--config", phased.configFile],
+      { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    daemon.stdout.setEncoding("utf8").on("data", (chunk) => {
+      stdout += chunk;
+    });
+    try {
+      const cycles = () =>
+        stdout
+          .split("\n")
+          .filter((line) => line.includes('"msg":"Cycle failed'))
+          .map((line) => Date.parse(JSON.parse(line).time));
+      for (let i = 0; i < 150 && cycles().length < 2; i++) await sleep(100);
+      const times = cycles();
+      assert.ok(times.length >= 2, stdout.slice(-2000));
+      for (const at of times) {
+        // a cycle starts its phase after a slot (a multiple of 4 s), give or take the cycle's own start
+        const intoSlot = at % 4000;
+        assert.ok(
+          intoSlot >= expectedMs && intoSlot < expectedMs + 900,
+          `cycle at ${new Date(at).toISOString()} is ${intoSlot} ms into its slot, expected ${expectedMs} ms`,
+        );
+      }
+      const status = JSON.parse(
+        (await runCli(["status", "--json", "--config", phased.configFile])).stdout,
+      );
+      assert.equal(status.daemon.phase_s, expectedMs / 1000);
+      assert.equal(Date.parse(status.daemon.next_check) % 4000, expectedMs);
     } finally {
       daemon.kill("SIGKILL");
     }

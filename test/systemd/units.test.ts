@@ -202,5 +202,8 @@ describe("the sandbox", () => {
     const timer = await unitText("decnet-updater.timer");
     assert.deepEqual(values(timer, "Timer", "Unit"), ["decnet-updater-oneshot.service"]);
     assert.deepEqual(values(timer, "Unit", "Conflicts"), ["decnet-updater.service"]);
+    // each host at its own fixed offset over the whole 15 minutes, like the daemon's phase
+    assert.deepEqual(values(timer, "Timer", "RandomizedDelaySec"), ["900"]);
+    assert.deepEqual(values(timer, "Timer", "FixedRandomDelay"), ["yes"]);
   });
 });

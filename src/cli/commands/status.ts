@@ -13,7 +13,7 @@ function slotLine(name: string, slot: StatusResult["active"]): string {
 function daemonLine(daemon: StatusResult["daemon"]): string {
   if (!daemon) return "daemon: not running (no `decnet-updater run` holds daemon.lock)";
   const next = daemon.next_check
-    ? `next check ${daemon.next_check}${daemon.splay_s > 0 ? ` plus up to ${daemon.splay_s} s of splay` : ""}`
+    ? `next check ${daemon.next_check}${daemon.phase_s > 0 ? ` (this host's splay: ${daemon.phase_s} s after each slot)` : ""}`
     : "stopping";
   return `daemon: running (pid ${daemon.pid}, since ${daemon.started_at}), ${next}`;
 }
