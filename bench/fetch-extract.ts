@@ -1,0 +1,92 @@
+/**
+ * Fetch + verify + extract of a mixed release through a real `update`,
+ * against GNU tools on the same data from the same server:
+ *
+ *   curl --cert ... URL | tee >(sha256sum) | tar -xzf - -C DIR
+ *
+ * Ours is the sum of the download, verify and extract steps the update
+ * reports (the manifest fetch, pip, restart and probe are left out; the
+ * baseline does none of them). The same run gives the update's peak RSS,
+ * sampled from /proc (the agent's own process; pip is a child with its own).
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { killAgent } from "../test/helpers/e2e.js";
+import { MiB, median, runMeasured } from "./lib/measure.js";
+import { benchRelease } from "./lib/release-data.js";
+import { makeWorld, publish, runCli, writeBenchHost } from "./lib/world.js";
+
+export interface FetchExtractResult {
+  release: { mib: number; files: number; tarball_mib: number };
+  ours_ms: number;
+  ours_steps_ms: { download: number; verify: number; extract: number };
+  baseline_ms: number;
+  ratio: number;
+  update_wall_ms: number;
+  peak_rss_mib: number;
+}
+
+const AGENT = { version: "2.0.0", sha: "2000000bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" };
+
+export async function benchFetchExtract(mib: number, runs: number): Promise<FetchExtractResult> {
+  const release = await benchRelease(`mixed-${mib}m`, mib * MiB, AGENT);
+  const world = await makeWorld("du-bench-fx-");
+  try {
+    await publish(world, release.tarball, AGENT.version, AGENT.sha);
+    const url = `${world.feed.url}/decnet-${AGENT.version}.tar.gz`;
+    const { pki } = world;
+    const baseline: number[] = [];
+    const ours: number[] = [];
+    const steps: Array<FetchExtractResult["ours_steps_ms"]> = [];
+    let peakRss = 0;
+    let updateWall = 0;
+    for (let run = 0; run < runs; run++) {
+      // baseline first, then ours, alternating, so drift on a shared machine hits both
+      const out = join(world.root, `gnu-${run}`);
+      await mkdir(join(out, "tree"), { recursive: true });
+      const script = `set -euo pipefail; curl -sS --fail --cacert '${pki.ca}' --cert '${pki.client.cert}' --key '${pki.client.key}' '${url}' | tee >(sha256sum > '${out}/sha256') | tar -xzf - -C '${out}/tree'`;
+      const gnu = await runMeasured(["bash", "-c", script]);
+      if (gnu.code !== 0) throw new Error(`baseline failed: ${gnu.stderr}`);
+      baseline.push(gnu.wallMs);
+      await rm(out, { recursive: true, force: true });
+
+      const host = await writeBenchHost(world, `host-${run}`);
+      const result = await runCli(host, ["update", "--json"]);
+      await killAgent(host.installDir);
+      const doc = JSON.parse(result.stdout) as {
+        status: string;
+        steps: Array<{ name: string; ms: number }>;
+      };
+      if (doc.status !== "updated")
+        throw new Error(`update ended ${doc.status}: ${result.stdout} ${result.stderr}`);
+      const ms = (name: string) => doc.steps.find((s) => s.name === name)?.ms ?? Number.NaN;
+      const s = { download: ms("download"), verify: ms("verify"), extract: ms("extract") };
+      steps.push(s);
+      ours.push(s.download + s.verify + s.extract);
+      peakRss = Math.max(peakRss, result.peakRss);
+      updateWall = result.wallMs;
+      await rm(host.dir, { recursive: true, force: true });
+    }
+    const best = ours.indexOf(median(ours));
+    return {
+      release: {
+        mib: Math.round(release.unpackedBytes / MiB),
+        files: release.files,
+        tarball_mib: Math.round(release.tarballBytes / MiB),
+      },
+      ours_ms: Math.round(median(ours)),
+      ours_steps_ms: steps[Math.max(best, 0)] as FetchExtractResult["ours_steps_ms"],
+      baseline_ms: Math.round(median(baseline)),
+      ratio: median(ours) / median(baseline),
+      update_wall_ms: Math.round(updateWall),
+      peak_rss_mib: peakRss / MiB,
+    };
+  } finally {
+    await world.close();
+  }
+}
+
+if (process.argv[1]?.endsWith("fetch-extract.ts")) {
+  const mib = Number(process.argv[2] ?? 256);
+  console.log(JSON.stringify(await benchFetchExtract(mib, Number(process.argv[3] ?? 1)), null, 2));
+}

@@ -1,0 +1,122 @@
+/**
+ * The daemon at rest and `status`:
+ *
+ * - RSS of `decnet-updater run` idle between checks (after its start-up
+ *   cycle), against bare `node` idling and against node with undici idling
+ *   after one mTLS GET (the platform's floor), and the CPU it uses while
+ *   idle;
+ * - wall time of `decnet-updater status`, against `node -e 0` (Node's own
+ *   start-up), runs interleaved.
+ */
+import { spawn } from "node:child_process";
+import { symlink, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { installActive } from "../test/helpers/feed.js";
+import { tarGz } from "../test/helpers/tarball.js";
+import { MiB, median, procCpuMs, procStatus, runMeasured, sleep } from "./lib/measure.js";
+import { CLI, makeWorld, publish, writeBenchHost } from "./lib/world.js";
+
+const TRANSPORT = resolve(import.meta.dirname, "drivers/transport-idle.mjs");
+
+export interface FootprintResult {
+  idle_rss_mib: number;
+  node_idle_rss_mib: number;
+  /** node + undici after one mTLS GET, idle: the floor under the daemon. */
+  transport_idle_rss_mib: number;
+  idle_cpu_ms_per_min: number;
+  idle_window_s: number;
+  status_ms: number;
+  node_start_ms: number;
+  status_runs: number;
+}
+
+const SHA = "1000000aaaa1000000aaaa1000000aaaa1000000";
+
+/** Median RSS and CPU used by `pid` over `seconds`, sampled every 100 ms. */
+async function idleFigures(pid: number, seconds: number): Promise<{ rss: number; cpuMs: number }> {
+  const rss: number[] = [];
+  const cpuBefore = procCpuMs(pid) ?? 0;
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    const status = procStatus(pid);
+    if (status) rss.push(status.rss);
+    await sleep(100);
+  }
+  return { rss: median(rss), cpuMs: (procCpuMs(pid) ?? 0) - cpuBefore };
+}
+
+export async function benchFootprint(
+  idleSeconds: number,
+  statusRuns: number,
+): Promise<FootprintResult> {
+  const world = await makeWorld("du-bench-foot-");
+  try {
+    const tarball = join(world.root, "tiny.tar.gz");
+    await writeFile(tarball, tarGz([{ path: "README", body: "x" }]));
+    await publish(world, tarball, "1.0.0", SHA);
+    // the default schedule: after its start-up cycle the daemon waits for its next slot
+    const host = await writeBenchHost(world, "host");
+    await installActive(host.installDir, SHA, "1.0.0");
+    await symlink("releases/active", join(host.installDir, "current"));
+
+    const daemon = spawn(CLI, ["run", "--config", host.configFile], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let idle: { rss: number; cpuMs: number };
+    try {
+      for await (const line of createInterface({ input: daemon.stdout })) {
+        if (line.includes("Cycle ended")) break;
+      }
+      // V8 shrinks the heap some 8 s after the last allocations (its memory reducer):
+      // what the daemon holds for the rest of a 15-minute wait comes after that
+      await sleep(12_000);
+      idle = await idleFigures(daemon.pid as number, idleSeconds);
+    } finally {
+      daemon.kill("SIGTERM");
+      await new Promise((resolve) => daemon.once("exit", resolve));
+    }
+
+    const bare = spawn("node", ["-e", "setInterval(() => {}, 1e9)"], { stdio: "ignore" });
+    await sleep(1000);
+    const bareIdle = await idleFigures(bare.pid as number, 2);
+    bare.kill("SIGKILL");
+
+    const { pki } = world;
+    const transport = spawn(
+      "node",
+      [TRANSPORT, `${world.feed.url}/manifest.json`, pki.ca, pki.client.cert, pki.client.key],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    for await (const line of createInterface({ input: transport.stdout }))
+      if (line === "ready") break;
+    await sleep(2000);
+    const transportIdle = await idleFigures(transport.pid as number, 2);
+    transport.kill("SIGKILL");
+
+    const status: number[] = [];
+    const nodeStart: number[] = [];
+    for (let i = 0; i < statusRuns; i++) {
+      nodeStart.push((await runMeasured(["node", "-e", "0"])).wallMs);
+      const run = await runMeasured([CLI, "status", "--config", host.configFile]);
+      if (run.code !== 0) throw new Error(`status: ${run.stderr}`);
+      status.push(run.wallMs);
+    }
+    return {
+      idle_rss_mib: idle.rss / MiB,
+      node_idle_rss_mib: bareIdle.rss / MiB,
+      transport_idle_rss_mib: transportIdle.rss / MiB,
+      idle_cpu_ms_per_min: (idle.cpuMs / idleSeconds) * 60,
+      idle_window_s: idleSeconds,
+      status_ms: median(status),
+      node_start_ms: median(nodeStart),
+      status_runs: statusRuns,
+    };
+  } finally {
+    await world.close();
+  }
+}
+
+if (process.argv[1]?.endsWith("footprint.ts")) {
+  console.log(JSON.stringify(await benchFootprint(Number(process.argv[2] ?? 10), 10), null, 2));
+}

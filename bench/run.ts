@@ -1,0 +1,223 @@
+/**
+ * `npm run bench [-- --quick] [-- --only NAME,...]`: every benchmark of
+ * docs/performance.md, each against a baseline run in the same script on the
+ * same data, printed as one table and written to bench/results.json.
+ *
+ * --quick (under two minutes once bench/.cache holds the releases): one run
+ * of each, peak RSS at 64 MiB and 256 MiB. Full: three runs, 256 MiB and
+ * 1 GiB. Run `npm run build` first (the npm script does): hosts run the
+ * built program, and so do the benchmarks.
+ */
+
+import { writeFile } from "node:fs/promises";
+import { cpus, release as kernel } from "node:os";
+import { resolve } from "node:path";
+import { benchFetchExtract } from "./fetch-extract.js";
+import { benchFleetLoad, CHART_FILE } from "./fleet-load.js";
+import { benchFootprint } from "./footprint.js";
+import { benchIdleCycle } from "./idle-cycle.js";
+import { benchUpdateOverhead } from "./update-overhead.js";
+
+interface Row {
+  figure: string;
+  value: number;
+  unit: string;
+  baseline: string;
+  baseline_value: number | null;
+  ratio: number | null;
+  target: string;
+  met: boolean;
+}
+
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const onlyArg = args.find((a) => a.startsWith("--only"));
+const only = onlyArg
+  ? (onlyArg.split("=")[1] ?? args[args.indexOf(onlyArg) + 1] ?? "").split(",")
+  : null;
+const wanted = (name: string) => only === null || only.includes(name);
+const runs = quick ? 1 : 3;
+const rows: Row[] = [];
+const raw: Record<string, unknown> = {};
+const started = performance.now();
+
+const row = (r: Omit<Row, "ratio"> & { ratio?: number | null }) => {
+  const full: Row = {
+    ratio: r.ratio ?? (r.baseline_value ? r.value / r.baseline_value : null),
+    ...r,
+  };
+  rows.push(full);
+  const ratio = full.ratio === null ? "" : ` (${full.ratio.toFixed(2)} x)`;
+  console.error(
+    `  ${full.met ? "ok  " : "MISS"} ${full.figure}: ${round(full.value)} ${full.unit}; ${full.baseline}${ratio}; target ${full.target}`,
+  );
+};
+const round = (n: number) => (Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 10) / 10);
+const step = (name: string) =>
+  console.error(`\n${name} (${Math.round((performance.now() - started) / 1000)} s)`);
+
+if (wanted("fetch-extract")) {
+  const sizes = quick ? [256, 64] : [256, 1024];
+  for (const [index, mib] of sizes.entries()) {
+    step(`fetch + verify + extract, ${mib} MiB`);
+    const result = await benchFetchExtract(mib, index === 0 ? runs : 1);
+    raw[`fetch_extract_${mib}m`] = result;
+    if (index === 0)
+      row({
+        figure: `fetch+verify+extract ${mib} MiB (${result.release.files} files)`,
+        value: result.ours_ms,
+        unit: "ms",
+        baseline: `curl | tee >(sha256sum) | tar xz: ${result.baseline_ms} ms`,
+        baseline_value: result.baseline_ms,
+        target: "<= 1.5 x baseline",
+        met: result.ratio <= 1.5,
+      });
+    row({
+      figure: `peak RSS of update, ${mib} MiB release`,
+      value: result.peak_rss_mib,
+      unit: "MiB",
+      baseline: "tarball size",
+      baseline_value: result.release.tarball_mib,
+      target: "<= 100 MiB",
+      met: result.peak_rss_mib <= 100,
+    });
+  }
+}
+
+let bytesPerPoll = 4300;
+if (wanted("idle-cycle")) {
+  step("a cycle that finds nothing new");
+  const result = await benchIdleCycle(quick ? 20 : 100);
+  raw.idle_cycle = result;
+  bytesPerPoll = result.wire_bytes;
+  row({
+    figure: "304 cycle CPU",
+    value: result.cpu_ms,
+    unit: "ms",
+    baseline: `mTLS conditional GET alone: ${result.transport_cpu_ms.toFixed(1)} ms`,
+    baseline_value: result.transport_cpu_ms,
+    target: "< 20 ms",
+    met: result.cpu_ms < 20,
+  });
+  row({
+    figure: "304 cycle bytes on the wire",
+    value: result.wire_bytes,
+    unit: "B",
+    baseline: `curl, same request: ${result.curl_wire_bytes} B`,
+    baseline_value: result.curl_wire_bytes,
+    target: "< 2048 B",
+    met: result.wire_bytes < 2048,
+  });
+}
+
+if (wanted("overhead")) {
+  step("update overhead, DECNET-sized release");
+  const result = await benchUpdateOverhead(runs);
+  raw.update_overhead = result;
+  row({
+    figure: "update overhead (decision to healthy, minus pip and agent start-up)",
+    value: result.overhead_ms,
+    unit: "ms",
+    baseline: `install ${result.install_ms} ms + agent start-up ${result.agent_startup_ms} ms subtracted`,
+    baseline_value: result.agent_startup_ms,
+    target: "<= 1000 ms",
+    met: result.overhead_ms <= 1000,
+  });
+  row({
+    figure: "  the same, beyond what GNU tar pays to write those 1,500 files on this disk",
+    value: result.overhead_ms - result.gnu_tar_extract_ms,
+    unit: "ms",
+    baseline: `tar -xzf of the same release: ${result.gnu_tar_extract_ms} ms subtracted`,
+    baseline_value: result.gnu_tar_extract_ms,
+    ratio: null,
+    target: "<= 1000 ms",
+    met: result.overhead_ms - result.gnu_tar_extract_ms <= 1000,
+  });
+  row({
+    figure: "unavailability (old agent stopped to new healthy, minus agent start-up)",
+    value: result.unavailable_ms,
+    unit: "ms",
+    baseline: `agent start-up ${result.agent_startup_ms} ms subtracted`,
+    baseline_value: result.agent_startup_ms,
+    target: "<= 250 ms",
+    met: result.unavailable_ms <= 250,
+  });
+}
+
+if (wanted("footprint")) {
+  step("daemon at rest, status");
+  const result = await benchFootprint(quick ? 10 : 30, quick ? 7 : 15);
+  raw.footprint = result;
+  row({
+    figure: "daemon RSS idle between checks",
+    value: result.idle_rss_mib,
+    unit: "MiB",
+    baseline: `node + undici after one mTLS GET: ${result.transport_idle_rss_mib.toFixed(1)} MiB (bare node ${result.node_idle_rss_mib.toFixed(1)})`,
+    baseline_value: result.transport_idle_rss_mib,
+    target: "<= 60 MiB",
+    met: result.idle_rss_mib <= 60,
+  });
+  row({
+    figure: "daemon CPU idle",
+    value: result.idle_cpu_ms_per_min,
+    unit: "ms/min",
+    baseline: `over ${result.idle_window_s} s`,
+    baseline_value: null,
+    target: "~0 (<= 10 ms/min)",
+    met: result.idle_cpu_ms_per_min <= 10,
+  });
+  row({
+    figure: "decnet-updater status",
+    value: result.status_ms,
+    unit: "ms",
+    baseline: `node -e 0: ${Math.round(result.node_start_ms)} ms`,
+    baseline_value: result.node_start_ms,
+    target: "<= 150 ms",
+    met: result.status_ms <= 150,
+  });
+}
+
+if (wanted("fleet")) {
+  step("fleet load simulation");
+  const results = await benchFleetLoad([10_000, 100_000], bytesPerPoll);
+  raw.fleet_load = results;
+  for (const hosts of [10_000, 100_000]) {
+    const now = results.find((r) => r.hosts === hosts && r.scenario.startsWith("fixed"));
+    const before = results.find((r) => r.hosts === hosts && r.scenario.startsWith("random"));
+    const none = results.find((r) => r.hosts === hosts && r.scenario === "no splay");
+    if (!now || !before || !none) continue;
+    row({
+      figure: `feed peak/mean, ${hosts.toLocaleString("en")} hosts (busiest minute; busiest second ${now.peak_over_mean_1s.toFixed(2)} x)`,
+      value: now.peak_over_mean_60s,
+      unit: "x",
+      baseline: `random 300 s splay ${before.peak_over_mean_60s.toFixed(2)} x, no splay ${none.peak_over_mean_60s.toFixed(0)} x`,
+      baseline_value: before.peak_over_mean_60s,
+      target: "<= 1.3 x",
+      met: now.peak_over_mean_60s <= 1.3,
+    });
+  }
+  console.error(`  chart: ${CHART_FILE}`);
+}
+
+const machine = {
+  cpus: cpus().length,
+  cpu: cpus()[0]?.model ?? "unknown",
+  node: process.version,
+  kernel: kernel(),
+};
+const out = resolve(import.meta.dirname, "results.json");
+await writeFile(
+  out,
+  `${JSON.stringify({ mode: quick ? "quick" : "full", date: new Date().toISOString(), machine, figures: rows, raw }, null, 2)}\n`,
+);
+console.log(
+  `\n${"figure".padEnd(78)} ${"value".padStart(10)}  ${"ratio".padStart(7)}  target  ${"baseline"}`,
+);
+for (const r of rows) {
+  console.log(
+    `${(r.met ? "  " : "! ") + r.figure.padEnd(76)} ${`${round(r.value)} ${r.unit}`.padStart(10)}  ${(r.ratio === null ? "" : `${r.ratio.toFixed(2)}x`).padStart(7)}  ${r.target}; ${r.baseline}`,
+  );
+}
+console.log(
+  `\n${rows.filter((r) => r.met).length} of ${rows.length} targets met; ${out} (${Math.round((performance.now() - started) / 1000)} s)`,
+);
