@@ -34,6 +34,8 @@ export async function startFeedServer(pki: Pki, dir: string): Promise<FeedServer
       key: readFileSync(pki.server.key),
       requestCert: true,
       rejectUnauthorized: true,
+      // tickets that outlive a 15-minute poll, like config/nginx-feed.conf's ssl_session_timeout 1h
+      sessionTimeout: 3600,
     },
     (req, res) => {
       const count = (code: number) => statuses.set(code, (statuses.get(code) ?? 0) + 1);

@@ -14,6 +14,8 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { boundedGet } from "../../src/http/get.js";
+import { createHttpClient } from "../../src/http/tls.js";
 import { runCli } from "../helpers/cli.js";
 import type { DebianTool } from "../helpers/debian-tool.js";
 import { type Host, health, killAgent, writeHostConfig } from "../helpers/e2e.js";
@@ -24,6 +26,7 @@ import {
   NGINX_SKIP,
   nginxServerBlock,
   type RunningNginx,
+  sessionsResumed,
   startNginx,
 } from "../helpers/nginx.js";
 import { makePki, type Pki } from "../helpers/pki.js";
@@ -169,6 +172,28 @@ describe("a feed served by nginx with config/nginx-feed.conf", {
     assert.equal(JSON.parse(result.stdout).status, "up_to_date");
     const requests = (await accessLog(nginx.accessLog)).slice(before);
     assert.deepEqual(requests, [["GET", "/manifest.json", 304]]);
+  });
+
+  test("with the shipped ssl_session_timeout, the next check in the same process resumes the TLS session", async () => {
+    // what the daemon does from one check to the next: a new client, the same identity
+    const before = (await sessionsResumed(nginx.accessLog)).length;
+    for (let i = 0; i < 2; i++) {
+      const client = await createHttpClient(
+        { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, keyPrefix: "feed" },
+        { timeoutMs: 5000 },
+      );
+      try {
+        await boundedGet(`https://127.0.0.1:${port}/manifest.json`, {
+          client,
+          maxBytes: 1 << 20,
+          deadlineMs: 10_000,
+          what: "manifest",
+        });
+      } finally {
+        await client.close();
+      }
+    }
+    assert.deepEqual((await sessionsResumed(nginx.accessLog)).slice(before), [false, true]);
   });
 
   test("a host whose client certificate nginx does not trust gets E_TLS_CLIENT and changes nothing", async () => {

@@ -80,7 +80,8 @@ export async function startNginx(
     `error_log ${errorLog} info;`,
     "events { worker_connections 64; }",
     "http {",
-    "  log_format feed '$request_method $uri $status $body_bytes_sent';",
+    // the last field: "r" when the TLS session was resumed, "." otherwise
+    "  log_format feed '$request_method $uri $status $body_bytes_sent $ssl_session_reused';",
     `  access_log ${accessLog} feed;`,
     "  default_type application/octet-stream;",
     `  ${temp("client_body")} ${temp("proxy")} ${temp("fastcgi")} ${temp("uwsgi")} ${temp("scgi")}`,
@@ -123,6 +124,16 @@ function listening(port: number): Promise<boolean> {
 }
 
 /** Access log lines as [method, uri, status]. */
+/** Whether each request's TLS session was resumed, from the access log's last field. */
+export async function sessionsResumed(path: string): Promise<boolean[]> {
+  const text = await readFile(path, "utf8").catch(() => "");
+  return text
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.split(" ").at(-1) === "r");
+}
+
 export async function accessLog(path: string): Promise<Array<[string, string, number]>> {
   const text = await readFile(path, "utf8").catch(() => "");
   return text
