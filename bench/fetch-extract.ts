@@ -50,7 +50,10 @@ export async function benchFetchExtract(mib: number, runs: number): Promise<Fetc
       baseline.push(gnu.wallMs);
       await rm(out, { recursive: true, force: true });
 
-      const host = await writeBenchHost(world, `host-${run}`);
+      // a 1 GiB release is over the default download and unpacked limits
+      const host = await writeBenchHost(world, `host-${run}`, {
+        limits: { max_download_bytes: 4 * 1024 * MiB, max_unpacked_bytes: 4 * 1024 * MiB },
+      });
       const result = await runCli(host, ["update", "--json"]);
       await killAgent(host.installDir);
       const doc = JSON.parse(result.stdout) as {

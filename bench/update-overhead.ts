@@ -16,7 +16,7 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { join } from "node:path";
 import { agentCommand, killAgent } from "../test/helpers/e2e.js";
@@ -53,7 +53,11 @@ async function release(n: number) {
   );
 }
 
-/** ms from spawning the installed agent to its first healthy answer, probing every 5 ms. */
+/**
+ * ms from spawning the installed agent to its first healthy answer, probing
+ * every 5 ms. The agent is left running, in agent.pid, as the updater would
+ * have left it, so the next update has an agent to stop.
+ */
 async function agentStartup(world: World, host: BenchHost): Promise<number> {
   const [file, ...args] = agentCommand(world.pki, host.port, host.installDir);
   const tls = {
@@ -74,14 +78,16 @@ async function agentStartup(world: World, host: BenchHost): Promise<number> {
       req.end();
     });
   const started = performance.now();
-  const child = spawn(file as string, args, { cwd: host.installDir, stdio: "ignore" });
-  try {
-    while (!(await answers())) await sleep(5);
-    return performance.now() - started;
-  } finally {
-    child.kill("SIGKILL");
-    await new Promise((resolve) => child.once("exit", resolve));
-  }
+  const child = spawn(file as string, args, {
+    cwd: host.installDir,
+    stdio: "ignore",
+    detached: true,
+  });
+  child.unref();
+  while (!(await answers())) await sleep(5);
+  const ms = performance.now() - started;
+  await writeFile(join(host.installDir, "agent.pid"), `${child.pid}\n`);
+  return ms;
 }
 
 export async function benchUpdateOverhead(runs: number): Promise<OverheadResult> {
@@ -129,8 +135,9 @@ export async function benchUpdateOverhead(runs: number): Promise<OverheadResult>
       const sigterm = new Date(stopped.time).getTime() - Number(stopped.ms);
       const healthy = at("The agent answered healthy");
       const steps = Object.fromEntries(doc.steps.map((s) => [s.name, s.ms]));
-      // the agent's own start-up, right after, with the same venv and port
+      // the agent's own start-up, right after, with the same venv and port (left running for the next run)
       await killAgent(host.installDir);
+      await sleep(200); // its port must be free again
       const agentMs = await agentStartup(world, host);
       startup.push(agentMs);
       installs.push(steps.install ?? 0);

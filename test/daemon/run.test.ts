@@ -139,12 +139,18 @@ describe("decnet-updater run", { skip: PYTHON_SKIP }, () => {
   test("each check waits this host's fixed phase after its cron slot", async () => {
     // every 4 s with a 3 s splay: the phase comes from host_id, the same at every slot;
     // an empty feed, so every cycle fails at once and nothing is installed
-    const phased = await writeHostConfig(join(root, "phased"), pki, signer, `${server.url}/empty/`, {
-      extra: {
-        schedule: { cron: "*/4 * * * * *", splay_s: 3, run_on_start: false },
-        log: { level: "info" },
+    const phased = await writeHostConfig(
+      join(root, "phased"),
+      pki,
+      signer,
+      `${server.url}/empty/`,
+      {
+        extra: {
+          schedule: { cron: "*/4 * * * * *", splay_s: 3, run_on_start: false },
+          log: { level: "info" },
+        },
       },
-    });
+    );
     const expectedMs = hostPhaseMs("e2e-host", 3000);
     const daemon = spawn(
       process.execPath,
