@@ -103,7 +103,9 @@ function resumingConnector(identity: TlsIdentity, timeoutMs: number): buildConne
     } as buildConnector.BuildOptions);
     connect(options, (error, socket) => {
       // TLS 1.3 tickets arrive after the handshake; keep the newest
-      (socket as TLSSocket | null)?.on("session", (session: Buffer) => rememberSession(key, session));
+      (socket as TLSSocket | null)?.on("session", (session: Buffer) =>
+        rememberSession(key, session),
+      );
       (callback as (error: Error | null, socket: unknown) => void)(error, socket);
     });
   };
