@@ -16,6 +16,7 @@
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { hostPhaseMs } from "../src/daemon/phase.js";
+import { prng } from "./lib/prng.js";
 
 const HOUR_S = 3600;
 const INTERVAL_S = 900;
@@ -39,17 +40,6 @@ export interface LoadFigures {
   peak_over_mean_1s: number;
   requests_per_hour: number;
   mib_per_hour: number;
-}
-
-/** A seeded generator, so every run draws the same "random" splay. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
 }
 
 /** Requests in each second of one hour. */

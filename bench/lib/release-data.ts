@@ -14,6 +14,7 @@ import { existsSync } from "node:fs";
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { MiB } from "./measure.js";
+import { prng } from "./prng.js";
 
 export const CACHE_DIR = resolve(import.meta.dirname, "../.cache");
 const MAKE_WHEEL = resolve(import.meta.dirname, "../../test/fixtures/agent/make_wheel.py");
@@ -22,17 +23,6 @@ const WORDS =
   "def class return import from self None True False if elif else for while in not and or try except finally with as yield lambda async await value result config path name data items index count error logger request response handler session buffer offset length payload".split(
     " ",
   );
-
-/** A deterministic (seeded) generator: the same spec gives the same tree shape. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
 
 /** One MiB of source-like text; text files are slices of it, so they compress like code. */
 function textCorpus(random: () => number): Buffer {

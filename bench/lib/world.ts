@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { publishRelease } from "../../src/feed/publish.js";
 import { type TomlTables, writeToml } from "../../test/helpers/config.js";
-import { agentCommand } from "../../test/helpers/e2e.js";
+import { agentCommand, OFFLINE_INSTALL } from "../../test/helpers/e2e.js";
 import { makeSigner, type Signer } from "../../test/helpers/feed.js";
 import { makePki, type Pki } from "../../test/helpers/pki.js";
 import { freePort } from "../../test/helpers/release.js";
@@ -97,20 +97,7 @@ export async function writeBenchHost(
       trusted_keys: [world.signer.pubLine],
       report_url: `${world.feed.url}/reports`,
     },
-    install: {
-      command: [
-        "{venv}/bin/python",
-        "-m",
-        "pip",
-        "install",
-        "--isolated",
-        "--no-index",
-        "--find-links",
-        "{release}/wheels",
-        "decnet",
-      ],
-      path_symlink: "",
-    },
+    install: { command: OFFLINE_INSTALL, path_symlink: "" },
     units: { dir: join(dir, "etc/systemd/system") },
     restart: { mode: "process", command: agentCommand(pki, port, "{install_dir}") },
     probe: {

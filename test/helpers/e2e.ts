@@ -12,6 +12,19 @@ import type { Signer } from "./feed.js";
 import type { Pki } from "./pki.js";
 import { freePort } from "./release.js";
 
+/** install.command for the fixture releases: pip from the release's own wheels, no index. */
+export const OFFLINE_INSTALL = [
+  "{venv}/bin/python",
+  "-m",
+  "pip",
+  "install",
+  "--isolated",
+  "--no-index",
+  "--find-links",
+  "{release}/wheels",
+  "decnet",
+];
+
 export interface Host {
   dir: string;
   installDir: string;
@@ -53,17 +66,7 @@ export async function writeHostConfig(
       ...(options.reportUrl ? { report_url: options.reportUrl } : {}),
     },
     install: {
-      command: [
-        "{venv}/bin/python",
-        "-m",
-        "pip",
-        "install",
-        "--isolated",
-        "--no-index",
-        "--find-links",
-        "{release}/wheels",
-        "decnet",
-      ],
+      command: OFFLINE_INSTALL,
       path_symlink: pathLink,
       timeout_s: 120,
     },
