@@ -20,6 +20,7 @@ import { Parser, type ReadEntry } from "tar";
 import { fsError, isLocalFsError, oneLine, UpdaterError } from "../../errors.js";
 import { fsyncDir } from "../../fs/atomic.js";
 import { type ArchiveLimits, ArchivePolicy } from "../archive-policy.js";
+import { SMALL_FILE_BYTES, writeSmallFile } from "./small-file.js";
 import { DecompressedTooLargeError, TarFeeder, TrailingDataError } from "./tar-feed.js";
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
@@ -80,7 +81,8 @@ export async function extractRelease(
     made.add(path);
   };
   const writes = new Set<Promise<void>>();
-  const open = new Set<NodeJS.WritableStream & { destroy(error?: Error): void }>();
+  /** Files being written: stopped when the extraction fails, so the wait for them ends. */
+  const open = new Set<{ destroy(error: Error): void }>();
   let failure: unknown = null;
   // We decompress ourselves (TarFeeder must see the tar bytes); no format sniffing.
   const parser = new Parser({ strict: true, brotli: false, zstd: false } as never);
@@ -112,9 +114,13 @@ export async function extractRelease(
         return entry.resume();
       }
       const fd = openSync(target, WRITE_FLAGS, plan.mode);
-      const out = createWriteStream("", { fd, flush: true });
+      const out =
+        entry.size <= SMALL_FILE_BYTES
+          ? writeSmallFile(entry, fd)
+          : createWriteStream("", { fd, flush: true });
       open.add(out);
-      const done = pipeline(entry, out)
+      const written = "done" in out ? out.done : pipeline(entry, out);
+      const done = written
         .catch((error) => fail(fsError(error, `extract ${plan.path}`)))
         .finally(() => open.delete(out));
       track(writes, done);
