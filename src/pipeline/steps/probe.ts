@@ -3,16 +3,16 @@
  *
  * Probes over mTLS until the first 200 (probe.attempts, probe.backoff_s
  * apart), then keeps probing for probe.soak_s: an agent that answers once and
- * then crashes is not healthy.
+ * then crashes is not healthy. With probe.identity the health JSON's `sha` or
+ * `version` must be the expected release's, so an old agent still holding the
+ * port does not pass for the new one.
  *
  * While nothing listens yet (connection refused) it asks again every 25 ms
  * instead of every backoff_s, and each backoff_s of refusals counts as one
  * attempt, so a dead agent is given up after the same attempts x backoff_s.
  * A refused connect costs a fraction of a millisecond, and the agent's first
  * healthy answer ends the unavailability window: waiting a whole backoff_s
- * after the agent came up was most of the window (docs/performance.md). With probe.identity the health JSON's `sha` or
- * `version` must be the expected release's, so an old agent still holding the
- * port does not pass for the new one.
+ * after the agent came up was most of the window (docs/performance.md).
  */
 import { oneLine } from "../../errors.js";
 import { isConnectionRefused } from "../../http/errors.js";
