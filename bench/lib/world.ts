@@ -29,8 +29,9 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function makeWorld(prefix: string): Promise<World> {
-  const root = await mkdtemp(join(tmpdir(), prefix));
+/** `base`: where the world's folders go (hosts' install and state dirs too); the system's temp dir by default. */
+export async function makeWorld(prefix: string, base = tmpdir()): Promise<World> {
+  const root = await mkdtemp(join(base, prefix));
   const pki = makePki(root);
   const signer = await makeSigner(root);
   const feedDir = join(root, "feed");
