@@ -1,0 +1,133 @@
+/**
+ * `npm run release:pack [-- --out DIR]`: the updater's own release tarball
+ * (SPEC section 12), for `decnet-updater publish` into an updater feed.
+ *
+ * It holds the compiled program, its production dependencies (installed
+ * from the lockfile, offline when npm's cache has them), the systemd units
+ * and the example configuration: a host runs it with `node` and needs no
+ * registry. It must pass the updater's own extraction policy, so
+ * node_modules/.bin (symlinks) is left out and any other link refuses the
+ * pack. The archive is reproducible: sorted names, owner 0, mtime from
+ * SOURCE_DATE_EPOCH or the last commit, gzip without a name or time.
+ */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { chmod, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+
+const REPO = resolve(import.meta.dirname, "..");
+
+export interface PackedRelease {
+  tarball: string;
+  version: string;
+  /** The commit it was built from (the manifest's `sha`). */
+  sha: string;
+  size: number;
+  sha256: string;
+}
+
+function run(file: string, args: string[], cwd: string): string {
+  return execFileSync(file, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** Every path below `dir` that is not a plain file or folder. */
+async function oddEntries(dir: string): Promise<string[]> {
+  const odd: string[] = [];
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    const info = await lstat(path);
+    if (info.isDirectory()) odd.push(...(await oddEntries(path)));
+    else if (!info.isFile()) odd.push(path);
+  }
+  return odd;
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+export async function packRelease(outDir: string): Promise<PackedRelease> {
+  const { version } = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as {
+    version: string;
+  };
+  const sha = run("git", ["rev-parse", "HEAD"], REPO).trim();
+  const epoch =
+    process.env.SOURCE_DATE_EPOCH ?? run("git", ["log", "-1", "--format=%ct"], REPO).trim();
+  const work = await mkdtemp(join(tmpdir(), "du-release-pack-"));
+  try {
+    const stage = join(work, `decnet-updater-${version}`);
+    await mkdir(stage);
+    // compiled straight into the stage: the working tree's dist/ is left alone
+    run(
+      join(REPO, "node_modules/.bin/tsc"),
+      [
+        "-p",
+        join(REPO, "tsconfig.build.json"),
+        "--outDir",
+        join(stage, "dist"),
+        "--sourceMap",
+        "false",
+      ],
+      REPO,
+    );
+    await chmod(join(stage, "dist/src/cli/main.js"), 0o755);
+    for (const path of [
+      "package.json",
+      "package-lock.json",
+      "systemd",
+      "config/updater.example.toml",
+    ])
+      await cp(join(REPO, path), join(stage, path), { recursive: true });
+    run(
+      "npm",
+      ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"],
+      stage,
+    );
+    // links to the packages' command-line tools; the updater's extraction refuses links
+    await rm(join(stage, "node_modules/.bin"), { recursive: true, force: true });
+    const odd = await oddEntries(stage);
+    if (odd.length > 0) {
+      throw new Error(
+        `release:pack: not a plain file or folder, the updater would refuse the release: ${odd.map((p) => relative(stage, p)).join(", ")}`,
+      );
+    }
+    await mkdir(outDir, { recursive: true });
+    const tarball = join(outDir, `decnet-updater-${version}.tar.gz`);
+    execFileSync(
+      "sh",
+      [
+        "-c",
+        'tar --sort=name --format=posix --pax-option=delete=atime,delete=ctime --mtime="@$1" --owner=0 --group=0 --numeric-owner -C "$2" -cf - . | gzip -9n > "$3"',
+        "sh",
+        epoch,
+        stage,
+        tarball,
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    return {
+      tarball,
+      version,
+      sha,
+      size: (await stat(tarball)).size,
+      sha256: await sha256Of(tarball),
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1]?.endsWith("release-pack.ts")) {
+  const outFlag = process.argv.indexOf("--out");
+  const out = resolve(outFlag > 0 ? (process.argv[outFlag + 1] ?? "release") : "release");
+  const packed = await packRelease(out);
+  console.log(`${packed.tarball}
+  version ${packed.version}, commit ${packed.sha}
+  ${packed.size} bytes, sha256 ${packed.sha256}
+publish it into the updater's feed with:
+  decnet-updater publish --feed FEED_DIR --tarball ${packed.tarball} --version ${packed.version} --sha ${packed.sha} --key KEY`);
+}

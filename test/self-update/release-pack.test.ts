@@ -1,0 +1,77 @@
+/**
+ * `npm run release:pack`: the updater's own release tarball (SPEC section
+ * 12) passes the same hardened extraction as any release, holds only the
+ * production dependencies, and the program in it runs with `node` from its
+ * own folder with the npm registry out of reach.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { packRelease } from "../../scripts/release-pack.js";
+import { SCHEMA } from "../../src/config/schema.js";
+import { extractRelease } from "../../src/pipeline/steps/extract.js";
+import { UPDATER_VERSION } from "../../src/version.js";
+
+let root: string;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), "du-release-pack-test-"));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+test("release:pack makes a release the updater accepts and that runs with no registry", async () => {
+  const packed = await packRelease(join(root, "out"));
+  assert.equal(packed.version, UPDATER_VERSION);
+  assert.match(packed.sha, /^[0-9a-f]{40}$/);
+  assert.equal(
+    createHash("sha256").update(readFileSync(packed.tarball)).digest("hex"),
+    packed.sha256,
+  );
+
+  // the updater's own extraction, with the default limits of SPEC section 3
+  const slot = join(root, "slot");
+  const extracted = await extractRelease(packed.tarball, slot, {
+    maxEntries: SCHEMA["limits.max_entries"]?.default as number,
+    maxUnpackedBytes: SCHEMA["limits.max_unpacked_bytes"]?.default as number,
+  });
+  assert.ok(extracted.entries > 1000, `${extracted.entries} entries`);
+
+  // production dependencies, no links, the units and the example configuration
+  for (const path of [
+    "node_modules/undici/package.json",
+    "node_modules/zod/package.json",
+    "systemd/decnet-updater.service",
+    "config/updater.example.toml",
+    "package-lock.json",
+  ])
+    assert.ok(existsSync(join(slot, path)), `${path} is in the release`);
+  for (const path of ["node_modules/typescript", "node_modules/tsx", "node_modules/.bin", "src"])
+    assert.ok(!existsSync(join(slot, path)), `${path} is not in the release`);
+
+  // run from elsewhere, with npm's registry unreachable: everything comes from the slot
+  const env = { PATH: process.env.PATH, npm_config_registry: "http://127.0.0.1:9/" };
+  const main = join(slot, "dist/src/cli/main.js");
+  const version = spawnSync(process.execPath, [main, "--version"], {
+    cwd: root,
+    env,
+    encoding: "utf8",
+  });
+  assert.equal(version.status, 0, version.stderr);
+  assert.equal(version.stdout.trim(), UPDATER_VERSION);
+  // `check` loads undici, zod and the configuration code before it finds no config file
+  const missing = join(root, "nowhere.toml");
+  const check = spawnSync(process.execPath, [main, "check", "--config", missing], {
+    cwd: root,
+    env,
+    encoding: "utf8",
+  });
+  assert.equal(check.status, 1, check.stderr);
+  assert.match(check.stderr, new RegExp(`^decnet-updater: config ${missing}: `));
+});
