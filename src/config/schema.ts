@@ -330,6 +330,30 @@ export const SCHEMA: Record<string, KeySpec> = {
     default: "info",
     doc: "Least severe level that is logged.",
   },
+  "self_update.enabled": {
+    expected: "true or false",
+    schema: z.boolean(),
+    default: false,
+    doc: "Let the updater update itself from self_update.feed_url (SPEC section 12). Validated, not acted on yet (issue 8).",
+  },
+  "self_update.feed_url": {
+    expected: "an http(s) URL",
+    schema: httpUrl,
+    doc: "Base URL of the updater's own feed (same format as feed.url; same mTLS identity). Required when enabled.",
+  },
+  "self_update.install_dir": {
+    expected: "a directory path",
+    schema: nonEmpty,
+    default: "/opt/decnet-updater",
+    path: "one",
+    doc: "The updater's own install dir, with the same slot layout as install_dir.",
+  },
+  "self_update.trusted_keys": {
+    expected: "a non-empty list of minisign public keys (base64 line or .pub path)",
+    schema: z.array(nonEmpty).min(1),
+    path: "each-unless-key",
+    doc: "Keys for the updater's own feed. Absent: feed.trusted_keys.",
+  },
 };
 
 function isTimeZone(value: string): boolean {

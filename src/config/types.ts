@@ -54,4 +54,11 @@ export interface Config {
   limits: { max_download_bytes: number; max_unpacked_bytes: number; max_entries: number };
   metrics: { textfile?: string };
   log: { level: "trace" | "debug" | "info" | "warn" | "error" | "silent" };
+  /** SPEC section 12; trusted_keys falls back to feed.trusted_keys. */
+  self_update: {
+    enabled: boolean;
+    feed_url?: string;
+    install_dir: string;
+    trusted_keys: PublicKey[];
+  };
 }

@@ -80,9 +80,19 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       }
     }
   }
-  const trustedKeys = get<string[]>("feed.trusted_keys").map((entry, index) =>
-    loadTrustedKey(entry, index, flat.get("feed.trusted_keys")?.file ?? mainFile),
-  );
+  const keysOf = (key: string) =>
+    get<string[]>(key).map((entry, index) =>
+      loadTrustedKey(entry, `${key}[${index}]`, flat.get(key)?.file ?? mainFile),
+    );
+  const trustedKeys = keysOf("feed.trusted_keys");
+  if (get<boolean>("self_update.enabled") && get("self_update.feed_url") === undefined) {
+    throw configError(
+      flat.get("self_update.enabled")?.file ?? mainFile,
+      "self_update.feed_url",
+      "an http(s) URL (required when self_update.enabled is true)",
+      "nothing",
+    );
+  }
   const failedRelease = get<string>("retry.failed_release");
 
   return {
@@ -146,6 +156,15 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
     },
     metrics: { textfile: get("metrics.textfile") },
     log: { level: get("log.level") },
+    self_update: {
+      enabled: get("self_update.enabled"),
+      feed_url: get("self_update.feed_url"),
+      install_dir: get("self_update.install_dir"),
+      trusted_keys:
+        get("self_update.trusted_keys") === undefined
+          ? trustedKeys
+          : keysOf("self_update.trusted_keys"),
+    },
   };
 }
 
@@ -162,8 +181,7 @@ function resolvePaths(spec: KeySpec, value: unknown, file: string): unknown {
   return value;
 }
 
-function loadTrustedKey(entry: string, index: number, file: string): PublicKey {
-  const key = `feed.trusted_keys[${index}]`;
+function loadTrustedKey(entry: string, key: string, file: string): PublicKey {
   if (KEY_LINE.test(entry)) {
     try {
       return parsePublicKey(entry, key);

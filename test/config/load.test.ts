@@ -7,6 +7,7 @@ import { SCHEMA } from "../../src/config/schema.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const PUB = resolve(import.meta.dirname, "../fixtures/minisign/trusted.pub");
+const OTHER_PUB = resolve(import.meta.dirname, "../fixtures/minisign/other.pub");
 const KEY_LINE = (await readFile(PUB, "utf8")).split("\n")[1] as string;
 
 const MINIMAL = `
@@ -63,6 +64,27 @@ describe("configuration loading", () => {
     // relative paths resolve against the file that set them
     assert.equal(config.feed.ca, join(dir, "pki/ca.crt"));
     assert.equal(config.feed.trusted_keys.length, 1);
+    // self-update (SPEC section 12): off, its own install dir, the feed's keys
+    assert.equal(config.self_update.enabled, false);
+    assert.equal(config.self_update.feed_url, undefined);
+    assert.equal(config.self_update.install_dir, "/opt/decnet-updater");
+    assert.deepEqual(config.self_update.trusted_keys, config.feed.trusted_keys);
+  });
+
+  test("self_update takes its own feed, install dir and keys", async (t) => {
+    const { dir, file } = await configDir(
+      t,
+      `${MINIMAL}\n[self_update]\nenabled = true\nfeed_url = "https://master.example:8443/updater/"\ninstall_dir = "updater"\ntrusted_keys = ["keys/updater.pub"]\n`,
+    );
+    await mkdir(join(dir, "keys"));
+    await writeFile(join(dir, "keys/updater.pub"), await readFile(OTHER_PUB));
+    const config = await loadConfig(file);
+    assert.equal(config.self_update.enabled, true);
+    assert.equal(config.self_update.feed_url, "https://master.example:8443/updater/");
+    assert.equal(config.self_update.install_dir, join(dir, "updater"));
+    // its own key, not the feed's
+    assert.equal(config.self_update.trusted_keys.length, 1);
+    assert.notEqual(config.self_update.trusted_keys[0]?.id, config.feed.trusted_keys[0]?.id);
   });
 
   test("every schema key has a doc line and an expectation for error messages", () => {
@@ -172,6 +194,20 @@ describe("configuration loading", () => {
       {},
       (f) =>
         `config ${f}: key retry.failed_release: expected "never" or a duration like "24h", found string "1 day"`,
+    ],
+    [
+      "self-update enabled without its feed",
+      `${MINIMAL}\n[self_update]\nenabled = true\n`,
+      {},
+      (f) =>
+        `config ${f}: key self_update.feed_url: expected an http(s) URL (required when self_update.enabled is true), found nothing`,
+    ],
+    [
+      "an unreadable self-update key file",
+      `${MINIMAL}\n[self_update]\ntrusted_keys = ["/nonexistent/updater.pub"]\n`,
+      {},
+      (f) =>
+        `config ${f}: key self_update.trusted_keys[0]: expected a minisign public key or a readable .pub file, found /nonexistent/updater.pub (ENOENT)`,
     ],
     [
       "an unknown time zone",
