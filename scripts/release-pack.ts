@@ -3,8 +3,9 @@
  * (SPEC section 12), for `decnet-updater publish` into an updater feed.
  *
  * It holds the compiled program, its production dependencies (installed
- * from the lockfile, offline when npm's cache has them), the systemd units
- * and the example configuration: a host runs it with `node` and needs no
+ * from the lockfile, offline when npm's cache has them), the systemd units,
+ * the launcher (installed once, outside the slots) and the example
+ * configuration: a host runs it with `node` and needs no
  * registry. It must pass the updater's own extraction policy, so
  * node_modules/.bin (symlinks) is left out and any other link refuses the
  * pack. The archive is reproducible: sorted names, owner 0, mtime from
@@ -79,6 +80,7 @@ export async function packRelease(outDir: string): Promise<PackedRelease> {
       "package.json",
       "package-lock.json",
       "systemd",
+      "launcher",
       "config/updater.example.toml",
     ])
       await cp(join(REPO, path), join(stage, path), { recursive: true });

@@ -48,6 +48,7 @@ test("release:pack makes a release the updater accepts and that runs with no reg
     "node_modules/undici/package.json",
     "node_modules/zod/package.json",
     "systemd/decnet-updater.service",
+    "launcher/decnet-updater-launch",
     "config/updater.example.toml",
     "package-lock.json",
   ])
