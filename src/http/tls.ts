@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { TLSSocket } from "node:tls";
+import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import { Agent, buildConnector } from "undici";
 import { oneLine, UpdaterError } from "../errors.js";
 
@@ -90,13 +90,33 @@ function identityKey(identity: TlsIdentity): string {
   return hash.digest("hex");
 }
 
+/**
+ * One SecureContext per identity for the life of the process: building one
+ * parses the CA, certificate and key each time, a third of a daemon check's
+ * CPU (bench/idle-cycle.ts). The files are still read every cycle, and a
+ * changed file makes a new identity key and so a new context.
+ */
+const contexts = new Map<string, SecureContext>();
+
+function secureContextFor(idKey: string, identity: TlsIdentity): SecureContext {
+  let context = contexts.get(idKey);
+  if (!context) {
+    context = createSecureContext({ ca: identity.ca, cert: identity.cert, key: identity.key });
+    contexts.set(idKey, context);
+    if (contexts.size > MAX_SESSIONS) contexts.delete(contexts.keys().next().value as string);
+  }
+  return context;
+}
+
 /** undici's TLS connector, offering this process's last session for the same identity and server. */
 function resumingConnector(identity: TlsIdentity, timeoutMs: number): buildConnector.connector {
   const idKey = identityKey(identity);
+  const secureContext = secureContextFor(idKey, identity);
   return (options, callback) => {
     const key = `${idKey}|${options.hostname}:${options.port}|${options.servername ?? ""}`;
     const connect = buildConnector({
-      ...identity,
+      secureContext,
+      ...(identity.servername ? { servername: identity.servername } : {}),
       rejectUnauthorized: true,
       timeout: timeoutMs,
       session: sessions.get(key),
