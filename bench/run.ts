@@ -88,7 +88,7 @@ if (wanted("fetch-extract")) {
 let bytesPerPoll = 4300;
 if (wanted("idle-cycle")) {
   step("a cycle that finds nothing new");
-  const result = await benchIdleCycle(quick ? 20 : 100);
+  const result = await benchIdleCycle(quick ? 60 : 100);
   raw.idle_cycle = result;
   bytesPerPoll = result.wire_bytes;
   row({

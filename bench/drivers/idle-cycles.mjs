@@ -32,7 +32,7 @@ const mark = async (name) => {
 const primed = await runUpdate(context.config, context, { force: false });
 if (primed.status !== "up_to_date") throw new Error(`priming cycle ended ${primed.status}`);
 // warm up the code paths the way a long-running daemon has them
-for (let i = 0; i < 5; i++) await runUpdate(context.config, context, { force: false });
+for (let i = 0; i < 20; i++) await runUpdate(context.config, context, { force: false });
 
 await mark("cycles");
 let cpu = process.cpuUsage();
