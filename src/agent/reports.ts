@@ -7,7 +7,7 @@ import type { Config } from "../config/types.js";
 
 import { statePaths } from "../layout/paths.js";
 import type { Report } from "../report/build.js";
-import { flushOutbox, pendingReports, writeToOutbox } from "../report/outbox.js";
+import { flushOutbox, hasPendingReports, writeToOutbox } from "../report/outbox.js";
 import { type AgentDeps, createFeedClient } from "./deps.js";
 
 export async function sendPendingReports(
@@ -18,7 +18,7 @@ export async function sendPendingReports(
   if (!url) return { sent: 0, pending: 0 };
   const outboxDir = statePaths(config.state_dir).outbox;
   // Most cycles have nothing to send: no TLS context, no connection then.
-  if ((await pendingReports(outboxDir)).length === 0) return { sent: 0, pending: 0 };
+  if (!(await hasPendingReports(outboxDir))) return { sent: 0, pending: 0 };
   const client = await createFeedClient(config);
   try {
     return await flushOutbox({

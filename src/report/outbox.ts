@@ -27,6 +27,11 @@ export interface Pending {
   report: Report;
 }
 
+/** Whether the outbox holds anything to send: names only, nothing read or parsed. */
+export async function hasPendingReports(outboxDir: string): Promise<boolean> {
+  return (await readdir(outboxDir).catch(() => [] as string[])).some((n) => n.endsWith(".json"));
+}
+
 /** Every readable report in the outbox, oldest first. An unreadable file is left for an operator. */
 export async function pendingReports(outboxDir: string): Promise<Pending[]> {
   const names = (await readdir(outboxDir).catch(() => [] as string[])).filter((n) =>
