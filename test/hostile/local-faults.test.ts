@@ -137,6 +137,25 @@ describe("a full disk", { skip: MOUNT_SKIP }, () => {
     assert.deepEqual(state.failed_releases, {}, "a full disk never marks a release failed");
   });
 
+  test("during extraction of small files (one write each): E_DISK naming the entry, staging removed, reports kept", async () => {
+    const dirs = await host({ installSize: "512k" });
+    const pending = await pendingReport(dirs);
+    // 200 KiB each, under the 256 KiB of the small-file path: the third cannot fit
+    const entries = [0, 1, 2, 3].map((i) => ({
+      path: `pkg/f${i}.bin`,
+      body: Buffer.alloc(200 * 1024),
+    }));
+    publish(tarGz([{ path: "pkg/" }, ...entries]));
+    const install = await snapshot(dirs.installDir);
+    const result = await runUpdate(await loadAgentConfig(dirs), agentDeps(), { force: false });
+    assert.equal(result.code, "E_DISK", result.error ?? "");
+    assert.match(result.error ?? "", /^extract pkg\/f[23]\.bin: ENOSPC \(disk full\)$/);
+    assert.deepEqual(await snapshot(dirs.installDir), install);
+    assert.ok((await readdir(join(dirs.stateDir, "outbox"))).includes(pending));
+    const state = await loadState(join(dirs.stateDir, "state.json"));
+    assert.deepEqual(state.failed_releases, {}, "a full disk never marks a release failed");
+  });
+
   test("out of inodes during extraction: E_DISK naming the entry, not E_ARCHIVE, nothing marked", async () => {
     const dirs = await host({ installSize: "4m,nr_inodes=16" }); // room for bytes, not for files
     publish(
