@@ -14,7 +14,18 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { chmod, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import {
+  chmod,
+  cp,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 
@@ -51,10 +62,29 @@ async function sha256Of(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
-export async function packRelease(outDir: string): Promise<PackedRelease> {
-  const { version } = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as {
+/** Sets the version in the staged package.json and lockfile (the version the release reports). */
+async function stampVersion(stage: string, version: string): Promise<void> {
+  const pkg = JSON.parse(await readFile(join(stage, "package.json"), "utf8"));
+  pkg.version = version;
+  await writeFile(join(stage, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
+  const lock = JSON.parse(await readFile(join(stage, "package-lock.json"), "utf8"));
+  lock.version = version;
+  if (lock.packages?.[""]) lock.packages[""].version = version;
+  await writeFile(join(stage, "package-lock.json"), `${JSON.stringify(lock, null, 2)}\n`);
+}
+
+/**
+ * `options.version` overrides package.json's version in the release (a
+ * pre-release build, or tests that need two releases of one commit).
+ */
+export async function packRelease(
+  outDir: string,
+  options: { version?: string } = {},
+): Promise<PackedRelease> {
+  const own = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as {
     version: string;
   };
+  const version = options.version ?? own.version;
   const sha = run("git", ["rev-parse", "HEAD"], REPO).trim();
   const epoch =
     process.env.SOURCE_DATE_EPOCH ?? run("git", ["log", "-1", "--format=%ct"], REPO).trim();
@@ -84,6 +114,7 @@ export async function packRelease(outDir: string): Promise<PackedRelease> {
       "config/updater.example.toml",
     ])
       await cp(join(REPO, path), join(stage, path), { recursive: true });
+    if (version !== own.version) await stampVersion(stage, version);
     run(
       "npm",
       ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"],
@@ -124,9 +155,13 @@ export async function packRelease(outDir: string): Promise<PackedRelease> {
 }
 
 if (process.argv[1]?.endsWith("release-pack.ts")) {
-  const outFlag = process.argv.indexOf("--out");
-  const out = resolve(outFlag > 0 ? (process.argv[outFlag + 1] ?? "release") : "release");
-  const packed = await packRelease(out);
+  const flag = (name: string) => {
+    const at = process.argv.indexOf(name);
+    return at > 0 ? process.argv[at + 1] : undefined;
+  };
+  const out = resolve(flag("--out") ?? "release");
+  const version = flag("--version");
+  const packed = await packRelease(out, version === undefined ? {} : { version });
   console.log(`${packed.tarball}
   version ${packed.version}, commit ${packed.sha}
   ${packed.size} bytes, sha256 ${packed.sha256}

@@ -9,6 +9,7 @@ import { type Decision, selectRelease } from "../feed/select.js";
 import { installPaths, type StatePaths } from "../layout/paths.js";
 import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
 import type { State } from "../state/store.js";
+import { UPDATER_VERSION } from "../version.js";
 import { currentManifest, type ManifestSourceDeps } from "./manifest-source.js";
 
 export interface Decided {
@@ -48,6 +49,7 @@ export async function decide(
     activeSha: active?.sha ?? null,
     blockedShas: blockedShas(state, config.retry.failed_release_s, deps.now()),
     force,
+    updater: { version: UPDATER_VERSION, selfUpdate: config.self_update.enabled },
   });
   return {
     manifest: current.manifest,

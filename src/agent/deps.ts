@@ -16,6 +16,9 @@ export interface AgentEnv {
   /** Set by systemd for every service it runs. */
   INVOCATION_ID?: string | undefined;
   DECNET_UPDATER_FAILPOINT?: string | undefined;
+  /** Exported by the launcher (launcher/decnet-updater-launch), for self-update. */
+  DECNET_UPDATER_LAUNCHER?: string | undefined;
+  DECNET_UPDATER_INSTALL_DIR?: string | undefined;
 }
 
 export interface AgentDeps {

@@ -158,14 +158,7 @@ async function settle(
     const paths = statePaths(config.state_dir);
     const state = await loadState(paths.state);
     recordOutcome(state, {
-      target: {
-        version: target.version,
-        sha: target.sha,
-        url: "",
-        sha256: "",
-        size: 0,
-        rollout: { percent: 100 },
-      },
+      target: { version: target.version, sha: target.sha },
       verdict: status,
       code: error instanceof UpdaterError ? error.code : null,
       error: error ? oneLine(error) : null,

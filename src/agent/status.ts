@@ -7,6 +7,7 @@ import type { Config } from "../config/types.js";
 import { type DaemonInfo, readDaemonInfo } from "../daemon/info-file.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
+import { type UpdaterStatus, updaterStatus } from "../self-update/status.js";
 import { type CheckRecord, type FailedRelease, loadState } from "../state/store.js";
 
 export interface SlotStatus {
@@ -26,6 +27,8 @@ export interface StatusResult {
   highest_serial: number | null;
   /** The running daemon, or null when none holds `daemon.lock`. */
   daemon: Pick<DaemonInfo, "pid" | "started_at" | "next_check" | "phase_s"> | null;
+  /** The updater itself: its version, its own slots, a trial (SPEC section 12). */
+  updater: UpdaterStatus;
 }
 
 function slot(info: Awaited<ReturnType<typeof readReleaseFile>>): SlotStatus | null {
@@ -51,6 +54,7 @@ export async function runStatus(config: Config): Promise<StatusResult> {
     pending_reports: outbox.filter((name) => name.endsWith(".json")).length,
     highest_serial: state.highest_serial,
     daemon: await daemonStatus(config.state_dir),
+    updater: await updaterStatus(config),
   };
 }
 

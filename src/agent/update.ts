@@ -17,6 +17,9 @@ import { type CycleOutcome, runCycle, type StepRecord } from "../pipeline/run-cy
 import { chooseVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
 import { pendingReports } from "../report/outbox.js";
+import { runSelfCycle, type SelfResult } from "../self-update/cycle.js";
+import { updaterMetrics } from "../self-update/status.js";
+import { commitTrial, settleFailedTrial } from "../self-update/trial.js";
 import { backOff, type CycleVerdict, recordOutcome } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
 import { loadState, type State, StateMovedAside, saveState } from "../state/store.js";
@@ -39,6 +42,8 @@ export interface UpdateResult {
   steps: StepRecord[];
   report: Report | null;
   exitCode: number;
+  /** The updater's own cycle, which runs after DECNET's (SPEC section 12). */
+  self: SelfResult | null;
 }
 
 const TERMINAL_STATUS: Record<CycleOutcome["terminal"], CycleVerdict> = {
@@ -66,6 +71,12 @@ export async function runUpdate(
   const lock = await acquireLock(config.state_dir);
   try {
     await recover(config, deps);
+    await settleFailedTrial(config, deps).catch((error) =>
+      deps.log.error(
+        { component: "updater", code: isUpdaterError(error) ? error.code : "E_IO" },
+        `Could not settle the failed self-update: ${oneLine(error)}`,
+      ),
+    );
     await sendPendingReports(config, deps);
     let result: UpdateResult;
     try {
@@ -74,10 +85,13 @@ export async function runUpdate(
       // A corrupt state file is reported: the master should know this host refuses manifests.
       if (error instanceof StateMovedAside)
         await fileReport(config, deps, stateReport(config, deps, error));
+      // DECNET's feed failing must not keep the updater from updating itself.
+      await selfCycle(config, deps);
       throw error;
     }
     if (result.report)
       await fileReport(config, deps, result.report, () => clearInflight(config.state_dir));
+    result.self = await selfCycle(config, deps);
     return result;
   } finally {
     // Every cycle rewrites the textfile, also one that failed.
@@ -89,12 +103,30 @@ export async function runUpdate(
   }
 }
 
+/**
+ * The updater's own cycle, after DECNET's (so DECNET's update goes first,
+ * and one that waits for a newer updater finds it installed next time). Its
+ * failures are logged and reported, never the cycle's exit code.
+ */
+async function selfCycle(config: Config, deps: AgentDeps): Promise<SelfResult | null> {
+  try {
+    return await runSelfCycle(config, deps);
+  } catch (error) {
+    deps.log.error(
+      { component: "updater", code: isUpdaterError(error) ? error.code : "E_INTERNAL" },
+      `Self-update check failed: ${oneLine(error)}`,
+    );
+    return null;
+  }
+}
+
 async function publishMetrics(config: Config, path: string): Promise<void> {
   const paths = statePaths(config.state_dir);
   await writeMetrics(path, {
     state: await loadState(paths.state),
     active: await readReleaseFile(installPaths(config.install_dir).active),
     pendingReports: (await pendingReports(paths.outbox)).length,
+    updater: await updaterMetrics(config),
   });
 }
 
@@ -151,6 +183,13 @@ async function updateCycle(
     }
     throw error;
   }
+  // Recovered, configuration loaded, a manifest verified: a release on trial may commit.
+  await commitTrial(config, deps).catch((error) =>
+    deps.log.error(
+      { component: "updater", code: isUpdaterError(error) ? error.code : "E_IO" },
+      `Could not commit this updater release: ${oneLine(error)}`,
+    ),
+  );
   const { decision, active, manifest } = decided;
   const from: ReleaseRef | null = active ? { sha: active.sha, version: active.version } : null;
   const to: ReleaseRef = { sha: decision.target.sha, version: decision.target.version };
@@ -201,6 +240,7 @@ async function updateCycle(
       steps: [fetchStep],
       report: skipReport,
       exitCode: 0,
+      self: null,
     };
   }
 
@@ -265,6 +305,7 @@ async function updateCycle(
     steps,
     report: report(status, steps, failure, outcome.stderr, reportId),
     exitCode: EXIT_OF[status],
+    self: null,
   };
 }
 

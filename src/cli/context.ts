@@ -48,6 +48,8 @@ export async function commandContext(
       PATH: process.env.PATH,
       INVOCATION_ID: process.env.INVOCATION_ID,
       DECNET_UPDATER_FAILPOINT: process.env.DECNET_UPDATER_FAILPOINT,
+      DECNET_UPDATER_LAUNCHER: process.env.DECNET_UPDATER_LAUNCHER,
+      DECNET_UPDATER_INSTALL_DIR: process.env.DECNET_UPDATER_INSTALL_DIR,
     },
   };
 }

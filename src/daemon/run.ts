@@ -10,6 +10,11 @@
  * The daemon holds `daemon.lock` for its life (a second `run` exits 75) and
  * the cycle lock only during cycles, so an operator's one-off `update` or
  * `clear` still works between them.
+ *
+ * When the updater's own active slot changes under it (its self-update, or
+ * an operator's `update`), it stops after that cycle and returns
+ * EXIT_RESTART, so the new release starts (cli/commands/run.ts): the old
+ * process must not load another module from a slot that now holds other code.
  */
 import cron, { type ScheduledTask } from "node-cron";
 import type { AgentDeps } from "../agent/deps.js";
@@ -17,6 +22,9 @@ import { recover } from "../agent/recover.js";
 import { runUpdate } from "../agent/update.js";
 import type { Config } from "../config/types.js";
 import { isUpdaterError, oneLine } from "../errors.js";
+import { readReleaseFile } from "../layout/release-file.js";
+import { selfPaths } from "../self-update/paths.js";
+import { runningRelease } from "../self-update/running.js";
 import { acquireLock } from "../state/lock.js";
 import { removeDaemonInfo, writeDaemonInfo } from "./info-file.js";
 import { hostPhaseMs, splaySpanMs } from "./phase.js";
@@ -30,10 +38,21 @@ export interface DaemonInput {
   signals: Pick<NodeJS.Process, "on" | "off">;
 }
 
+/** `run`'s exit status when a new updater release is to start in its place. */
+export const EXIT_RESTART = 99;
+
+/** The sha of the updater's active slot when this program is that slot's, else null (nothing to watch). */
+async function ownSlotSha(config: Config, deps: AgentDeps): Promise<string | null> {
+  const paths = selfPaths(config.self_update.install_dir, config.state_dir);
+  if (!(await runningRelease(paths, deps.env)).managed) return null;
+  return (await readReleaseFile(paths.install.active))?.sha ?? "unknown";
+}
+
 export async function runDaemon(input: DaemonInput): Promise<number> {
   const { deps } = input;
   let config = input.config;
   const daemonLock = await acquireLock(config.state_dir, process.pid, "daemon.lock");
+  const startedAs = await ownSlotSha(config, deps);
   let task: ScheduledTask | null = null;
   /** This host's wait after each cron slot, ms (set by schedule()). */
   let phaseMs = 0;
@@ -80,7 +99,17 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     })();
     busy = work;
     await work;
+    const nowAs = startedAs === null ? null : await ownSlotSha(config, deps).catch(() => startedAs);
     busy = null;
+    if (nowAs !== startedAs && !stopping) {
+      deps.log.info(
+        { component: "updater", from: startedAs, to: nowAs },
+        "The updater's active release changed; stopping so the new one starts.",
+      );
+      stopping = true;
+      void task?.stop();
+      finish(EXIT_RESTART);
+    }
     await publishInfo();
     if (stopping) finish(0);
   };

@@ -142,7 +142,7 @@ function parseRelease(entry: unknown, at: string): Release {
   }
   if (
     min_updater !== undefined &&
-    (typeof min_updater !== "string" || semver.validRange(min_updater) === null)
+    (typeof min_updater !== "string" || semver.valid(min_updater) === null)
   ) {
     throw refuse(`${at}.min_updater`, "a semver version", min_updater);
   }

@@ -26,6 +26,8 @@ export interface PublishOptions {
   rolloutPercent: number;
   expiresInS: number;
   now: Date;
+  /** The updater version the release needs (SPEC section 12); hosts update themselves first. */
+  minUpdater?: string | undefined;
 }
 
 export interface PublishResult {
@@ -92,6 +94,12 @@ function checkArguments(options: PublishOptions): void {
       `--sha: expected a lowercase hex git sha, found ${JSON.stringify(options.sha)}`,
     );
   }
+  if (options.minUpdater !== undefined && semver.valid(options.minUpdater) !== options.minUpdater) {
+    throw new UpdaterError(
+      "E_USAGE",
+      `--min-updater: expected a semver version like 0.2.0, found ${JSON.stringify(options.minUpdater)}`,
+    );
+  }
   if (
     !Number.isInteger(options.rolloutPercent) ||
     options.rolloutPercent < 0 ||
@@ -133,6 +141,7 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
     size,
     published_at: options.now.toISOString(),
     rollout: { percent: options.rolloutPercent },
+    ...(options.minUpdater !== undefined ? { min_updater: options.minUpdater } : {}),
   };
   const others = (existing?.releases ?? []).filter(
     (r) => r.version !== release.version && r.sha !== release.sha,

@@ -3,7 +3,8 @@
  * pin, the host's identity and what is installed. No I/O, no clock.
  *
  * Order (SPEC section 4): pin.sha > pin.version > latest > highest version;
- * then rollout (unpinned hosts only), hold, and the failed-release rule.
+ * then rollout (unpinned hosts only), the failed-release rule, a
+ * `min_updater` above the running updater (SPEC section 12), and hold.
  */
 import { createHash } from "node:crypto";
 import semver from "semver";
@@ -18,8 +19,10 @@ export interface SelectInput {
   activeSha: string | null;
   /** Shas this host may not try now (marked failed and not yet due for a retry). */
   blockedShas: ReadonlySet<string>;
-  /** --force: install even when the sha matches, ignore failed marks. */
+  /** --force: install even when the sha matches, ignore failed marks (not min_updater). */
   force: boolean;
+  /** The running updater, for releases that carry `min_updater`; absent for the updater's own feed. */
+  updater?: { version: string; selfUpdate: boolean };
 }
 
 export type Decision =
@@ -95,6 +98,18 @@ function selectIgnoringHold(input: SelectInput): Decision {
   }
   if (input.blockedShas.has(target.sha) && !input.force) {
     return { kind: "skipped", target, reason: `${label} is marked failed on this host` };
+  }
+  const needs = target.min_updater;
+  if (input.updater && needs !== undefined && semver.gt(needs, input.updater.version)) {
+    // Installing it with an updater that is too old could half-work; it waits, even with --force.
+    const then = input.updater.selfUpdate
+      ? "the updater updates itself first"
+      : "it waits: self_update is disabled, upgrade decnet-updater on this host";
+    return {
+      kind: "skipped",
+      target,
+      reason: `${label} needs decnet-updater >= ${needs} and this is ${input.updater.version}; ${then}`,
+    };
   }
   return { kind: "update", target, reason: `${label} is the target` };
 }

@@ -25,7 +25,8 @@ export interface ReleaseRecord {
   installed_at: string;
   sha256: string;
   manifest_serial: number;
-  venv: string;
+  /** Absent in the updater's own slots (they have no venv). */
+  venv?: string;
 }
 
 export async function readReleaseFile(slotDir: string): Promise<ReleaseInfo | null> {

@@ -5,6 +5,7 @@
  */
 import { writeFileAtomic } from "../fs/atomic.js";
 import type { ReleaseInfo } from "../layout/release-file.js";
+import type { UpdaterMetrics } from "../self-update/status.js";
 import type { State } from "../state/store.js";
 
 export const UPDATE_RESULTS = [
@@ -19,7 +20,12 @@ export interface MetricsInput {
   state: State;
   active: ReleaseInfo | null;
   pendingReports: number;
+  /** The updater itself (SPEC section 12). */
+  updater?: UpdaterMetrics;
 }
+
+/** Outcomes of the updater's own updates. */
+export const SELF_UPDATE_RESULTS = ["updated", "rolled_back", "failed"] as const;
 
 /** Label values escaped as the exposition format wants (backslash, quote, newline). */
 function label(value: string): string {
@@ -80,7 +86,25 @@ export function renderMetrics(input: MetricsInput): string {
     "Wall time of the last update that ran the pipeline.",
     state.metrics.last_update_duration_s,
   );
+  if (input.updater) renderUpdater(lines, input.updater);
   return `${lines.join("\n")}\n`;
+}
+
+function renderUpdater(lines: string[], updater: UpdaterMetrics): void {
+  lines.push(
+    "# HELP decnet_updater_self_release_info The running updater and the sha of its active slot.",
+    "# TYPE decnet_updater_self_release_info gauge",
+    `decnet_updater_self_release_info{sha="${label(updater.activeSha ?? "")}",version="${label(updater.version)}"} 1`,
+    "# HELP decnet_updater_self_on_trial 1 while a new updater release runs on trial (not committed yet).",
+    "# TYPE decnet_updater_self_on_trial gauge",
+    `decnet_updater_self_on_trial ${updater.onTrial ? 1 : 0}`,
+    "# HELP decnet_updater_self_updates_total The updater's own updates by result.",
+    "# TYPE decnet_updater_self_updates_total counter",
+  );
+  for (const result of SELF_UPDATE_RESULTS)
+    lines.push(
+      `decnet_updater_self_updates_total{result="${result}"} ${updater.updatesTotal[result] ?? 0}`,
+    );
 }
 
 export async function writeMetrics(path: string, input: MetricsInput): Promise<void> {

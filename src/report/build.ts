@@ -26,6 +26,8 @@ export interface Report {
   error: string | null;
   stderr: string | null;
   manual?: boolean;
+  /** "updater" for the updater's own releases (SPEC section 12); absent: the DECNET agent. */
+  component?: "updater";
 }
 
 export function buildReport(

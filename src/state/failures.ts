@@ -20,7 +20,7 @@ const MAX_SKIP_CYCLES = 1024;
 export type CycleVerdict = "updated" | "rolled_back" | "rollback_failed" | "failed";
 
 export interface OutcomeInput {
-  target: Release;
+  target: Pick<Release, "sha" | "version">;
   verdict: CycleVerdict;
   code: ErrorCode | null;
   error: string | null;

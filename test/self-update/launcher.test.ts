@@ -105,3 +105,20 @@ test("a garbled trial count counts as 0, never as a reason to flip", async () =>
   assert.equal(launch(dir, "run").stdout, "3.0.0 run");
   assert.equal(await read(join(dir, "trial")), "1\n");
 });
+
+test("only run and update count a start; status and --version leave the trial alone", async () => {
+  const dir = await installDir("commands", "2.0.0", "1.0.0");
+  await writeFile(join(dir, "trial"), "0\n");
+  for (const args of [["status"], ["--version"], ["check"], []])
+    assert.equal(launch(dir, ...args).code, 0);
+  assert.equal(await read(join(dir, "trial")), "0\n");
+  launch(dir, "update");
+  assert.equal(await read(join(dir, "trial")), "1\n");
+});
+
+test("the program learns the launcher's own path and install dir (self-update needs both)", async () => {
+  const dir = await installDir("env", "2.0.0", null);
+  const main = join(dir, "releases/active/dist/src/cli/main.js");
+  await writeFile(main, '#!/bin/sh\necho "$DECNET_UPDATER_LAUNCHER|$DECNET_UPDATER_INSTALL_DIR"\n');
+  assert.equal(launch(dir, "status").stdout, `${LAUNCHER}|${dir}`);
+});

@@ -13,6 +13,7 @@ interface PublishFlags {
   latest?: boolean;
   rollout: number;
   expiresIn: number;
+  minUpdater?: string;
 }
 
 function percent(value: string): number {
@@ -42,6 +43,10 @@ export function registerPublish(program: Command): void {
     .option("--latest", "make this version the manifest's latest")
     .option("--rollout <percent>", "share of unpinned hosts that take it", percent, 100)
     .option("--expires-in <duration>", "manifest lifetime", duration, 14 * 86400)
+    .option(
+      "--min-updater <semver>",
+      "hosts must run at least this decnet-updater first (they update themselves, then this)",
+    )
     .action(async (flags: PublishFlags) => {
       const { publishRelease } = await import("../../feed/publish.js");
       try {
@@ -55,6 +60,7 @@ export function registerPublish(program: Command): void {
           latest: flags.latest === true,
           rolloutPercent: flags.rollout,
           expiresInS: flags.expiresIn,
+          minUpdater: flags.minUpdater,
           now: new Date(),
         });
         printLine(

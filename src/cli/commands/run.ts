@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import type { Command } from "commander";
+import type { AgentEnv } from "../../agent/deps.js";
 import { configPath } from "../context.js";
 import { exitCodeForError } from "../exit-codes.js";
 import { CONFIG_OPTION, printError } from "../output.js";
@@ -10,15 +12,17 @@ export function registerRun(program: Command): void {
     .option(...CONFIG_OPTION)
     .addHelpText(
       "after",
-      "\nSignals: SIGTERM/SIGINT stop (after the current update), SIGHUP reloads the configuration.\nExit codes: 0 stopped, 1 error at start, 75 another daemon runs, 64 usage.",
+      "\nSignals: SIGTERM/SIGINT stop (after the current update), SIGHUP reloads the configuration.\nExit codes: 0 stopped, 1 error at start, 75 another daemon runs, 64 usage,\n99 a new updater release was installed: start again (under systemd; off systemd it re-executes itself).",
     )
     .action(async (options: { config?: string }) => {
       const { loadConfig } = await import("../../config/load.js");
       const { commandContext } = await import("../context.js");
-      const { runDaemon } = await import("../../daemon/run.js");
+      const { runDaemon, EXIT_RESTART } = await import("../../daemon/run.js");
       let code: number;
+      let env: AgentEnv = {};
       try {
         const context = await commandContext(options.config, process.stdout);
+        env = context.env;
         code = await runDaemon({
           config: context.config,
           reload: () => loadConfig(configPath(options.config)),
@@ -28,6 +32,15 @@ export function registerRun(program: Command): void {
       } catch (error) {
         printError(error);
         code = exitCodeForError(error);
+      }
+      if (code === EXIT_RESTART && !env.INVOCATION_ID && env.DECNET_UPDATER_LAUNCHER) {
+        // Off systemd nobody restarts us: start the launcher again (it counts the new release's
+        // trial) and leave. Node cannot exec(2); the new process takes over stdout and stderr.
+        spawn(env.DECNET_UPDATER_LAUNCHER, process.argv.slice(2), {
+          detached: true,
+          stdio: "inherit",
+        }).unref();
+        code = 0;
       }
       // node-cron's and undici's timers must not keep a stopped daemon alive.
       process.exit(code);

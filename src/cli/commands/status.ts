@@ -18,6 +18,36 @@ function daemonLine(daemon: StatusResult["daemon"]): string {
   return `daemon: running (pid ${daemon.pid}, since ${daemon.started_at}), ${next}`;
 }
 
+/** The updater's own lines: what runs, its slots, a trial, its feed. */
+function updaterLines(
+  updater: StatusResult["updater"],
+  record: (r: StatusResult["last_check"]) => string,
+): string[] {
+  const active = updater.active;
+  const trial = updater.trial
+    ? `; on trial (start ${updater.trial.starts} of ${updater.trial.limit}; it commits itself once it has verified a manifest)`
+    : "";
+  const lines = [
+    `updater: ${updater.running_version} running${active ? `; active slot ${active.version ?? "?"} (${active.sha.slice(0, 12)})` : ""}${updater.prev ? `, prev ${updater.prev.version ?? "?"} (${updater.prev.sha.slice(0, 12)})` : ""}${trial}`,
+  ];
+  if (updater.trial_failed_pending)
+    lines.push("updater: the launcher put the previous release back; the next cycle reports it");
+  if (!updater.enabled) {
+    lines.push(`updater self-update: disabled (install dir ${updater.install_dir})`);
+    return lines;
+  }
+  const failed = Object.entries(updater.failed_releases).map(
+    ([sha, f]) => `${f.version} (${sha.slice(0, 12)}) since ${f.marked_at}`,
+  );
+  lines.push(
+    `updater self-update: from ${updater.feed_url} into ${updater.install_dir}`,
+    `updater last check: ${record(updater.last_check)}`,
+    `updater last result: ${record(updater.last_result)}`,
+    `updater failed releases: ${failed.length ? failed.join("; ") : "none"}`,
+  );
+  return lines;
+}
+
 function human(status: StatusResult): string[] {
   const pin = [
     status.pin.sha ? `sha ${status.pin.sha}` : null,
@@ -38,6 +68,7 @@ function human(status: StatusResult): string[] {
     `failed releases: ${failed.length ? failed.join("; ") : "none"}`,
     `pending reports: ${status.pending_reports}`,
     daemonLine(status.daemon),
+    ...updaterLines(status.updater, record),
   ];
 }
 

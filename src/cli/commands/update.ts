@@ -28,10 +28,14 @@ export function registerUpdate(program: Command): void {
             stderr: result.stderr,
             steps: result.steps,
             report_id: result.report?.id ?? null,
+            self: result.self,
           });
         } else {
           const line = `${result.status.replace(/_/g, " ")}: ${shortRef(result.from)} -> ${shortRef(result.to)}`;
           printLine(result.error ? `${line}: ${result.error}` : line);
+          const self = result.self;
+          if (self && self.status !== "disabled")
+            printLine(`updater ${self.status.replace(/_/g, " ")}: ${self.reason}`);
         }
         process.exitCode = result.exitCode;
       } catch (error) {

@@ -1,0 +1,306 @@
+/**
+ * The updater's own cycle (SPEC section 12): check `self_update.feed_url`,
+ * and when it offers a newer updater, install it into the updater's own
+ * slots with the agent's download, verification and hardened extraction,
+ * put it on trial and flip `current`. The caller then makes way for it
+ * (the daemon exits for systemd or re-executes through the launcher).
+ *
+ * Nothing here restarts anything or runs the new release: the launcher
+ * counts its starts and the release commits itself (trial.ts).
+ */
+import { randomUUID } from "node:crypto";
+import { access, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import semver from "semver";
+import { decide } from "../agent/decide.js";
+import { type AgentDeps, createFeedClient } from "../agent/deps.js";
+import { fileReport } from "../agent/reports.js";
+import type { Config } from "../config/types.js";
+import { fsError, isUpdaterError, oneLine, UpdaterError } from "../errors.js";
+import { feedFileUrl } from "../feed/fetch.js";
+import type { Release } from "../feed/manifest.js";
+import { fsyncDir, writeFileAtomic } from "../fs/atomic.js";
+import { writeReleaseFile } from "../layout/release-file.js";
+import { downloadRelease, verifyDownload } from "../pipeline/steps/download.js";
+import { extractRelease } from "../pipeline/steps/extract.js";
+import { exists, rotateSlots, undoRotation } from "../pipeline/steps/slots.js";
+import { buildReport, type ReleaseRef, type Report } from "../report/build.js";
+import { backOff, recordOutcome } from "../state/failures.js";
+import { loadState, type State, saveState } from "../state/store.js";
+import { UPDATER_VERSION } from "../version.js";
+import type { SelfPaths } from "./paths.js";
+import { runningRelease } from "./running.js";
+import { commitTrial, pathsOf, type SelfInflight, writeSelfInflight } from "./trial.js";
+
+export type SelfStatus =
+  | "disabled"
+  | "unmanaged"
+  | "up_to_date"
+  | "skipped"
+  | "installed"
+  | "failed";
+
+export interface SelfResult {
+  status: SelfStatus;
+  from: ReleaseRef | null;
+  to: ReleaseRef | null;
+  /** Why: one line, for the log and `update`'s output. */
+  reason: string;
+  /** A new release is in the active slot on trial: the running program should make way for it. */
+  restart: boolean;
+}
+
+/** The app configuration turned towards the updater's own feed: same identity, its own keys and dir. */
+function selfFeedConfig(config: Config, paths: SelfPaths): Config {
+  return {
+    ...config,
+    install_dir: paths.install.root,
+    state_dir: paths.state.root,
+    feed: {
+      ...config.feed,
+      url: config.self_update.feed_url as string,
+      trusted_keys: config.self_update.trusted_keys,
+    },
+    // pin.* is about DECNET; the updater always follows its feed's latest.
+    pin: { hold: false },
+  };
+}
+
+export async function runSelfCycle(config: Config, deps: AgentDeps): Promise<SelfResult> {
+  const none = { from: null, to: null, restart: false };
+  if (!config.self_update.enabled || config.self_update.feed_url === undefined)
+    return { status: "disabled", reason: "self_update is disabled", ...none };
+  const paths = pathsOf(config);
+  const running = await runningRelease(paths, deps.env);
+  if (!running.managed) {
+    const reason = `not updating itself: ${running.reason}`;
+    deps.log.warn({ component: "updater" }, `Self-update: ${reason}.`);
+    return { status: "unmanaged", reason, ...none };
+  }
+  const selfConfig = selfFeedConfig(config, paths);
+  const state = await loadState(paths.state.state);
+  const startedAt = deps.now();
+  let decided: Awaited<ReturnType<typeof decide>>;
+  try {
+    decided = await decide(selfConfig, paths.state, state, deps, false);
+  } catch (error) {
+    await record(paths, state, deps.now(), "error", error, state.highest_serial);
+    throw error;
+  }
+  // A verified manifest of the updater's own feed counts for the commit too.
+  await commitTrial(config, deps);
+  const { decision, active, manifest } = decided;
+  const from: ReleaseRef = { sha: active?.sha ?? "unknown", version: UPDATER_VERSION };
+  const to: ReleaseRef = { sha: decision.target.sha, version: decision.target.version };
+  let reason = decision.reason;
+  let status: SelfStatus = decision.kind === "update" ? "installed" : "up_to_date";
+  if (decision.kind === "skipped" || decision.kind === "held") status = "skipped";
+  if (status === "installed" && !semver.gt(decision.target.version, UPDATER_VERSION)) {
+    // Never downgrade on our own: an operator does that by hand (docs/design.md).
+    status = "up_to_date";
+    reason = `the feed's ${decision.target.version} is not newer than the running ${UPDATER_VERSION}`;
+  }
+  const backingOff = status === "installed" ? backOff(state, to.sha, deps.now()) : null;
+  if (status !== "installed" || backingOff) {
+    reason = backingOff ?? reason;
+    deps.log.info({ component: "updater", status, version: to.version }, `Self-update: ${reason}.`);
+    await record(paths, state, deps.now(), backingOff ? "skipped" : status, null, manifest.serial);
+    return { status: backingOff ? "skipped" : status, from, to, reason, restart: false };
+  }
+
+  deps.log.info(
+    { component: "updater", sha: to.sha, version: to.version, from: UPDATER_VERSION },
+    `Updating the updater: ${reason}.`,
+  );
+  const steps: SelfInflight["steps"] = [{ name: "fetch", ms: decided.fetchMs, ok: true }];
+  const inflight: SelfInflight = {
+    schema: 1,
+    report_id: randomUUID(),
+    started_at: startedAt.toISOString(),
+    manifest_serial: manifest.serial,
+    from,
+    to,
+    steps,
+  };
+  try {
+    await installSelf(selfConfig, paths, decision.target, inflight, deps);
+  } catch (error) {
+    const failure = isUpdaterError(error) ? error : fsError(error, "self-update");
+    recordOutcome(state, {
+      target: decision.target,
+      verdict: "failed",
+      code: failure.code,
+      error: oneLine(failure),
+      maxInstallAttempts: config.retry.max_install_attempts,
+      now: deps.now(),
+    });
+    await record(paths, state, deps.now(), "failed", failure, manifest.serial);
+    deps.log.error(
+      { component: "updater", code: failure.code, version: to.version },
+      `Self-update failed, nothing changed: ${oneLine(failure)}`,
+    );
+    await fileReport(config, deps, failedReport(config, inflight, deps.now(), failure));
+    return { status: "failed", from, to, reason: oneLine(failure), restart: false };
+  }
+  await record(paths, state, deps.now(), "installed", null, manifest.serial);
+  deps.log.info(
+    { component: "updater", version: to.version },
+    `Installed updater ${to.version}; it runs on trial from its next start.`,
+  );
+  return { status: "installed", from, to, reason, restart: true };
+}
+
+/**
+ * Download, verify, extract, check, then the flip: `trial` is written
+ * before `current` moves, so the new release never starts uncounted. (If
+ * the flip never happens, the old release counts one start and commits
+ * itself: harmless.)
+ */
+async function installSelf(
+  selfConfig: Config,
+  paths: SelfPaths,
+  target: Release,
+  inflight: SelfInflight,
+  deps: AgentDeps,
+): Promise<void> {
+  const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const started = deps.monotonicMs();
+    try {
+      const value = await work();
+      inflight.steps.push({ name, ms: Math.round(deps.monotonicMs() - started), ok: true });
+      return value;
+    } catch (error) {
+      inflight.steps.push({ name, ms: Math.round(deps.monotonicMs() - started), ok: false });
+      throw error;
+    }
+  };
+  const url = feedFileUrl(selfConfig.feed.url, target.url);
+  const client = await createFeedClient(selfConfig);
+  let downloaded: Awaited<ReturnType<typeof downloadRelease>>;
+  try {
+    downloaded = await timed("download", () =>
+      downloadRelease({
+        client,
+        url,
+        release: target,
+        downloadsDir: paths.state.downloads,
+        maxDownloadBytes: selfConfig.limits.max_download_bytes,
+        timeoutMs: selfConfig.feed.timeout_s * 1000,
+        log: deps.log,
+        monotonicMs: deps.monotonicMs,
+      }),
+    );
+  } finally {
+    await client.close();
+  }
+  const tarball = await timed("verify", () =>
+    verifyDownload(downloaded, target, paths.state.downloads, url),
+  );
+  const staging = paths.install.staging;
+  try {
+    await timed("extract", async () => {
+      await rm(staging, { recursive: true, force: true });
+      await extractRelease(tarball, staging, {
+        maxEntries: selfConfig.limits.max_entries,
+        maxUnpackedBytes: selfConfig.limits.max_unpacked_bytes,
+      });
+      await checkUpdaterRelease(staging, target);
+    });
+    const rotateStarted = deps.monotonicMs();
+    await timed("rotate", async () => {
+      await writeReleaseFile(staging, {
+        sha: target.sha,
+        version: target.version,
+        installed_at: deps.now().toISOString(),
+        sha256: target.sha256,
+        manifest_serial: inflight.manifest_serial ?? 0,
+      });
+      // The record the commit reports from already holds this step: after the flip, this process is done.
+      await writeSelfInflight(paths, {
+        ...inflight,
+        steps: [
+          ...inflight.steps,
+          { name: "rotate", ms: Math.round(deps.monotonicMs() - rotateStarted), ok: true },
+        ],
+      });
+      await writeFileAtomic(paths.trial, "0\n");
+      const hadActive = await exists(paths.install.active);
+      try {
+        await rotateSlots(paths.install);
+      } catch (error) {
+        await undoRotation(paths.install, hadActive).catch(() => undefined);
+        await rm(paths.trial, { force: true });
+        await rm(paths.inflight, { force: true });
+        throw error;
+      }
+      await fsyncDir(paths.install.root);
+    });
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** The archive must be an updater release of the version the signed manifest names. */
+async function checkUpdaterRelease(staging: string, target: Release): Promise<void> {
+  const where = `updater release ${target.version}`;
+  let doc: { name?: unknown; version?: unknown } | null = null;
+  try {
+    doc = JSON.parse(await readFile(join(staging, "package.json"), "utf8"));
+  } catch {
+    doc = null;
+  }
+  if (doc?.name !== "decnet-updater")
+    throw new UpdaterError("E_ARCHIVE", `${where}: package.json does not name decnet-updater`);
+  if (doc.version !== target.version)
+    throw new UpdaterError(
+      "E_ARCHIVE",
+      `${where}: package.json says version ${JSON.stringify(doc.version)}, the manifest says ${target.version}`,
+    );
+  for (const path of ["dist/src/cli/main.js", "node_modules"]) {
+    await access(join(staging, path)).catch(() => {
+      throw new UpdaterError("E_ARCHIVE", `${where}: ${path} is missing`);
+    });
+  }
+}
+
+function failedReport(config: Config, inflight: SelfInflight, now: Date, error: unknown): Report {
+  return buildReport({
+    id: inflight.report_id,
+    component: "updater",
+    host_id: config.host_id,
+    updater_version: UPDATER_VERSION,
+    status: "failed",
+    from: inflight.from,
+    to: inflight.to,
+    manifest_serial: inflight.manifest_serial,
+    started_at: inflight.started_at,
+    finished_at: now.toISOString(),
+    steps: inflight.steps,
+    error,
+    stderr: null,
+  });
+}
+
+async function record(
+  paths: SelfPaths,
+  state: State,
+  now: Date,
+  status: string,
+  error: unknown,
+  serial: number | null,
+): Promise<void> {
+  const entry = {
+    at: now.toISOString(),
+    status,
+    error: error ? oneLine(error) : null,
+    manifest_serial: serial,
+  };
+  state.last_check = entry;
+  // The last result is the last attempt (installed or failed); checks that decide nothing only touch last_check.
+  if (status === "installed" || status === "failed") state.last_result = entry;
+  if (status === "failed")
+    state.metrics.updates_total.failed = (state.metrics.updates_total.failed ?? 0) + 1;
+  if (isUpdaterError(error) && error.code === "E_STATE") return;
+  await saveState(paths.state.state, state).catch(() => undefined);
+}

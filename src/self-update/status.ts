@@ -1,0 +1,83 @@
+/**
+ * What `status` and the metrics textfile say about the updater itself: the
+ * running version, its own slots, a trial in progress, and its feed's last
+ * check, result and failed releases. Files only, no network.
+ */
+import { access } from "node:fs/promises";
+import type { Config } from "../config/types.js";
+import { readReleaseFile } from "../layout/release-file.js";
+import { type CheckRecord, type FailedRelease, loadState, type State } from "../state/store.js";
+import { UPDATER_VERSION } from "../version.js";
+import { TRIAL_STARTS } from "./paths.js";
+import { pathsOf, trialStarts } from "./trial.js";
+
+export interface UpdaterSlot {
+  sha: string;
+  version: string | null;
+  installed_at: string | null;
+}
+
+export interface UpdaterStatus {
+  running_version: string;
+  enabled: boolean;
+  feed_url: string | null;
+  install_dir: string;
+  active: UpdaterSlot | null;
+  prev: UpdaterSlot | null;
+  /** A release on trial: the launcher's start count so far, of `limit`. */
+  trial: { starts: number; limit: number } | null;
+  /** The launcher put the previous release back and the report is not filed yet. */
+  trial_failed_pending: boolean;
+  last_check: CheckRecord | null;
+  last_result: CheckRecord | null;
+  failed_releases: Record<string, FailedRelease>;
+}
+
+function slot(info: Awaited<ReturnType<typeof readReleaseFile>>): UpdaterSlot | null {
+  return info ? { sha: info.sha, version: info.version, installed_at: info.installed_at } : null;
+}
+
+/** The feed state of the updater, or null when it cannot be read (status must still answer). */
+async function selfState(config: Config): Promise<State | null> {
+  return loadState(pathsOf(config).state.state).catch(() => null);
+}
+
+export async function updaterStatus(config: Config): Promise<UpdaterStatus> {
+  const paths = pathsOf(config);
+  const starts = await trialStarts(paths);
+  const state = await selfState(config);
+  return {
+    running_version: UPDATER_VERSION,
+    enabled: config.self_update.enabled,
+    feed_url: config.self_update.feed_url ?? null,
+    install_dir: paths.install.root,
+    active: slot(await readReleaseFile(paths.install.active)),
+    prev: slot(await readReleaseFile(paths.install.prev)),
+    trial: starts === null ? null : { starts, limit: TRIAL_STARTS },
+    trial_failed_pending: await access(paths.trialFailed).then(
+      () => true,
+      () => false,
+    ),
+    last_check: state?.last_check ?? null,
+    last_result: state?.last_result ?? null,
+    failed_releases: state?.failed_releases ?? {},
+  };
+}
+
+export interface UpdaterMetrics {
+  version: string;
+  activeSha: string | null;
+  onTrial: boolean;
+  updatesTotal: Record<string, number>;
+}
+
+export async function updaterMetrics(config: Config): Promise<UpdaterMetrics> {
+  const paths = pathsOf(config);
+  const state = await selfState(config);
+  return {
+    version: UPDATER_VERSION,
+    activeSha: (await readReleaseFile(paths.install.active))?.sha ?? null,
+    onTrial: (await trialStarts(paths)) !== null,
+    updatesTotal: state?.metrics.updates_total ?? {},
+  };
+}

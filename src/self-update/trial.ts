@@ -1,0 +1,212 @@
+/**
+ * The two ends of a self-update's trial (SPEC section 12):
+ *
+ * - `commitTrial`, run by the new release once it has recovered, loaded its
+ *   configuration and verified a manifest: it files the "updated" report,
+ *   then removes `trial` so the launcher stops counting.
+ * - `settleFailedTrial`, run by the previous release once the launcher has
+ *   put it back (`trial-failed.json`): it marks the new release failed so it
+ *   is not tried again, and files the "rolled_back" report.
+ *
+ * Both file the report under the id the install chose (inflight.json), so a
+ * crash between filing and cleaning up re-files the same report and the
+ * master drops the duplicate.
+ */
+import { randomUUID } from "node:crypto";
+import { readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { AgentDeps } from "../agent/deps.js";
+import { fileReport } from "../agent/reports.js";
+import type { Config } from "../config/types.js";
+import { writeFileAtomic } from "../fs/atomic.js";
+import { readReleaseFile } from "../layout/release-file.js";
+import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
+import { recordOutcome } from "../state/failures.js";
+import { loadState, saveState } from "../state/store.js";
+import { UPDATER_VERSION } from "../version.js";
+import { type SelfPaths, selfPaths, TRIAL_STARTS } from "./paths.js";
+import { runningRelease } from "./running.js";
+
+/** What a self-update wrote before it flipped `current` (state_dir/self/inflight.json). */
+export interface SelfInflight {
+  schema: 1;
+  report_id: string;
+  started_at: string;
+  manifest_serial: number | null;
+  from: ReleaseRef | null;
+  to: ReleaseRef;
+  steps: Array<{ name: string; ms: number; ok: boolean }>;
+}
+
+export function pathsOf(config: Config): SelfPaths {
+  return selfPaths(config.self_update.install_dir, config.state_dir);
+}
+
+export async function writeSelfInflight(paths: SelfPaths, record: SelfInflight): Promise<void> {
+  await writeFileAtomic(paths.inflight, `${JSON.stringify(record, null, 2)}\n`, 0o600);
+}
+
+async function readJson(path: string): Promise<Record<string, unknown> | null> {
+  try {
+    const doc = JSON.parse(await readFile(path, "utf8"));
+    return typeof doc === "object" && doc !== null ? (doc as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function readSelfInflight(paths: SelfPaths): Promise<SelfInflight | null> {
+  const doc = await readJson(paths.inflight);
+  const to = doc?.to as ReleaseRef | undefined;
+  if (!doc || typeof doc.report_id !== "string" || typeof to?.sha !== "string") return null;
+  return doc as unknown as SelfInflight;
+}
+
+/** The launcher's start count, or null when no release is on trial. */
+export async function trialStarts(paths: SelfPaths): Promise<number | null> {
+  const text = await readFile(paths.trial, "utf8").catch(() => null);
+  if (text === null) return null;
+  const starts = Number.parseInt(text.trim(), 10);
+  return Number.isNaN(starts) ? 0 : starts;
+}
+
+function selfReport(
+  config: Config,
+  deps: AgentDeps,
+  inflight: SelfInflight,
+  status: ReportStatus,
+  error: string | null,
+  extraStep: { name: string; ok: boolean },
+): Report {
+  const finished = deps.now();
+  return buildReport({
+    id: inflight.report_id,
+    component: "updater",
+    host_id: config.host_id,
+    updater_version: UPDATER_VERSION,
+    status,
+    from: inflight.from,
+    to: inflight.to,
+    manifest_serial: inflight.manifest_serial,
+    started_at: inflight.started_at,
+    finished_at: finished.toISOString(),
+    steps: [
+      ...inflight.steps,
+      // the trial: from the flip to its end, across the restarts
+      { ...extraStep, ms: Math.max(0, finished.getTime() - Date.parse(inflight.started_at)) },
+    ],
+    error,
+    stderr: null,
+  });
+}
+
+/**
+ * Ends this release's trial, if it is on one. Call only after recovery, a
+ * loaded configuration and a verified manifest: that is what a commit means.
+ */
+export async function commitTrial(config: Config, deps: AgentDeps): Promise<void> {
+  const paths = pathsOf(config);
+  const starts = await trialStarts(paths);
+  if (starts === null) return;
+  // Only the release the launcher is counting may end the count.
+  if (!(await runningRelease(paths, deps.env)).managed) return;
+  const active = await readReleaseFile(paths.install.active);
+  const inflight = await readSelfInflight(paths);
+  if (inflight && active?.sha === inflight.to.sha) {
+    const selfState = await loadState(paths.state.state);
+    recordOutcome(selfState, {
+      target: inflight.to as { sha: string; version: string },
+      verdict: "updated",
+      code: null,
+      error: null,
+      maxInstallAttempts: config.retry.max_install_attempts,
+      now: deps.now(),
+    });
+    selfState.metrics.updates_total.updated = (selfState.metrics.updates_total.updated ?? 0) + 1;
+    selfState.last_result = {
+      at: deps.now().toISOString(),
+      status: "updated",
+      error: null,
+      manifest_serial: inflight.manifest_serial,
+    };
+    await saveState(paths.state.state, selfState);
+    await fileReport(
+      config,
+      deps,
+      selfReport(config, deps, inflight, "updated", null, { name: "trial", ok: true }),
+      () => rm(paths.trial, { force: true }),
+    );
+  } else {
+    // A flip that never happened (a crash before it): the release that ran is the one it was.
+    await rm(paths.trial, { force: true });
+  }
+  await rm(paths.inflight, { force: true });
+  deps.log.info(
+    { component: "updater", version: UPDATER_VERSION, sha: active?.sha ?? null, starts },
+    `Updater ${UPDATER_VERSION} committed itself after ${starts} start(s) on trial.`,
+  );
+}
+
+/** Reports a trial the launcher gave up on, marks that release failed, and tidies its slot. */
+export async function settleFailedTrial(config: Config, deps: AgentDeps): Promise<void> {
+  const paths = pathsOf(config);
+  const left = await readJson(paths.trialFailed);
+  if (left === null) {
+    return;
+  }
+  const failedSlot = typeof left.failed_slot === "string" ? left.failed_slot : null;
+  const starts = typeof left.starts === "number" ? left.starts : TRIAL_STARTS;
+  const failed = failedSlot ? await readReleaseFile(failedSlot) : null;
+  const restored = await readReleaseFile(paths.install.active);
+  const inflight: SelfInflight = (await readSelfInflight(paths)) ?? {
+    schema: 1,
+    report_id: randomUUID(),
+    started_at: typeof left.at === "string" ? left.at : deps.now().toISOString(),
+    manifest_serial: null,
+    from: restored ? { sha: restored.sha, version: restored.version } : null,
+    to: { sha: failed?.sha ?? "unknown", version: failed?.version ?? null },
+    steps: [],
+  };
+  const error = `updater ${inflight.to.version ?? inflight.to.sha} made ${starts} starts without committing; the launcher put ${restored?.version ?? "the previous release"} back`;
+  const selfState = await loadState(paths.state.state);
+  recordOutcome(selfState, {
+    target: { sha: inflight.to.sha, version: inflight.to.version ?? "unknown" },
+    verdict: "rolled_back",
+    code: null,
+    error,
+    maxInstallAttempts: config.retry.max_install_attempts,
+    now: deps.now(),
+  });
+  selfState.metrics.updates_total.rolled_back =
+    (selfState.metrics.updates_total.rolled_back ?? 0) + 1;
+  selfState.last_result = {
+    at: deps.now().toISOString(),
+    status: "rolled_back",
+    error,
+    manifest_serial: inflight.manifest_serial,
+  };
+  await saveState(paths.state.state, selfState);
+  deps.log.error(
+    { component: "updater", sha: inflight.to.sha },
+    `Self-update rolled back: ${error}.`,
+  );
+  await fileReport(
+    config,
+    deps,
+    selfReport(config, deps, inflight, "rolled_back", error, { name: "trial", ok: false }),
+    async () => {
+      await rm(paths.trialFailed, { force: true });
+      await rm(paths.inflight, { force: true });
+    },
+  );
+  await pruneFailedSlots(paths);
+}
+
+/** Keeps the newest releases/failed.<time> for a post-mortem; older ones go. */
+async function pruneFailedSlots(paths: SelfPaths): Promise<void> {
+  const failed = (await readdir(paths.install.releases).catch(() => [] as string[]))
+    .filter((name) => /^failed\.\d+$/.test(name))
+    .sort((a, b) => Number(b.slice(7)) - Number(a.slice(7)));
+  for (const name of failed.slice(1))
+    await rm(join(paths.install.releases, name), { recursive: true, force: true });
+}

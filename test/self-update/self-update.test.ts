@@ -1,0 +1,318 @@
+/**
+ * Self-update end to end (SPEC section 12, issue 8): two real updater
+ * releases made by `release:pack`, the first unpacked by hand into a temp
+ * updater install dir, the real launcher as the only way in, real mTLS feeds
+ * (DECNET's and the updater's) with a report receiver, real pip installing
+ * DECNET's fixture wheels offline.
+ *
+ * One host's story: an app release that needs a newer updater waits while
+ * the updater updates itself; the new updater commits itself on its first
+ * start and installs the app; a broken third updater (exits at start) is put
+ * back by the launcher after 3 starts, the previous updater reports it and
+ * never tries it again.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
+import * as tar from "tar";
+import { type PackedRelease, packRelease } from "../../scripts/release-pack.js";
+import { publishRelease } from "../../src/feed/publish.js";
+import { type Host, killAgent, writeHostConfig } from "../helpers/e2e.js";
+import { makeSigner, type Signer } from "../helpers/feed.js";
+import {
+  startMtlsServer,
+  staticDir,
+  type TestServer,
+  withReports,
+} from "../helpers/mtls-server.js";
+import { makePki, type Pki } from "../helpers/pki.js";
+import { PYTHON_SKIP } from "../helpers/python.js";
+import { buildReleaseTarball } from "../helpers/release.js";
+
+// Distinct shas: a release is known by its sha, and both packs come from one commit.
+const UPDATER = {
+  v1: { version: "5.0.1", sha: "5001aaa5001aaa5001aaa5001aaa5001aaa5001a" },
+  v2: { version: "5.0.2", sha: "5002bbb5002bbb5002bbb5002bbb5002bbb5002b" },
+  broken: { version: "5.0.3", sha: "5003ccc5003ccc5003ccc5003ccc5003ccc5003c" },
+};
+const APP1 = { version: "1.0.0", sha: "a100000000000000000000000000000000000001" };
+const APP2 = { version: "1.1.0", sha: "a110000000000000000000000000000000000002" };
+
+type Report = Record<string, unknown> & { status: string; component?: string };
+
+let root: string;
+let pki: Pki;
+let signer: Signer;
+let server: TestServer;
+let reports: Report[];
+let host: Host;
+let appFeed: string;
+let selfFeed: string;
+let updaterDir: string;
+let launcher: string;
+let packs: { v1: PackedRelease; v2: PackedRelease };
+
+before(async () => {
+  if (PYTHON_SKIP) return;
+  root = await mkdtemp(join(tmpdir(), "du-self-update-"));
+  pki = makePki(root);
+  signer = await makeSigner(join(root, "keys"));
+  appFeed = join(root, "feeds/app");
+  selfFeed = join(root, "feeds/updater");
+  const feeds = withReports<Report>(staticDir(join(root, "feeds")));
+  reports = feeds.reports;
+  server = await startMtlsServer(pki, feeds.handler);
+  packs = {
+    v1: await packRelease(join(root, "packs"), { version: UPDATER.v1.version }),
+    v2: await packRelease(join(root, "packs"), { version: UPDATER.v2.version }),
+  };
+  host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/app/`, {
+    reportUrl: `${server.url}/reports`,
+    extra: {
+      self_update: {
+        enabled: true,
+        feed_url: `${server.url}/updater/`,
+        install_dir: join(root, "host/opt/decnet-updater"),
+      },
+      log: { level: "info" },
+    },
+  });
+  updaterDir = join(root, "host/opt/decnet-updater");
+  // The first install, by hand as the README says: unpack into the active slot, point
+  // `current` at it, and install the launcher once, outside the slots.
+  await mkdir(join(updaterDir, "releases/active"), { recursive: true });
+  await tar.x({ file: packs.v1.tarball, cwd: join(updaterDir, "releases/active") });
+  await symlink("releases/active", join(updaterDir, "current"));
+  launcher = join(root, "host/usr/local/bin/decnet-updater");
+  await mkdir(dirname(launcher), { recursive: true });
+  await copyFile(join(updaterDir, "current/launcher/decnet-updater-launch"), launcher);
+  await chmod(launcher, 0o755);
+});
+
+after(async () => {
+  if (PYTHON_SKIP) return;
+  if (host) await killAgent(host.installDir);
+  await server?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+/**
+ * The operator's (or systemd's) way in: the launcher, nothing else. Async:
+ * the feed server lives in this process and must keep answering.
+ */
+async function launch(...args: string[]) {
+  const child = spawn(launcher, args, {
+    env: {
+      // node for the release's shebang; nothing of this checkout
+      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+      DECNET_UPDATER_INSTALL_DIR: updaterDir,
+      DECNET_UPDATER_LOG_FORMAT: "json",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding("utf8").on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const [code] = (await once(child, "close")) as [number | null];
+  return { code, stdout, stderr };
+}
+
+async function update() {
+  const result = await launch("update", "--config", host.configFile, "--json");
+  assert.ok(
+    result.stdout,
+    `no JSON on stdout (exit ${result.code}): ${result.stderr.slice(-2000)}`,
+  );
+  return { code: result.code, json: JSON.parse(result.stdout), stderr: result.stderr };
+}
+
+async function publishApp(app: { version: string; sha: string }, minUpdater?: string) {
+  const tarball = await buildReleaseTarball(join(root, "build"), app);
+  await publishRelease({
+    feedDir: appFeed,
+    tarball,
+    ...app,
+    keyFile: signer.keyFile,
+    latest: true,
+    rolloutPercent: 100,
+    expiresInS: 86400,
+    now: new Date(),
+    minUpdater,
+  });
+}
+
+async function publishUpdater(tarball: string, release: { version: string; sha: string }) {
+  await publishRelease({
+    feedDir: selfFeed,
+    tarball,
+    ...release,
+    keyFile: signer.keyFile,
+    latest: true,
+    rolloutPercent: 100,
+    expiresInS: 86400,
+    now: new Date(),
+  });
+}
+
+/** A copy of release 2 stamped 5.0.3 whose program exits at start, as a bad build would. */
+async function brokenRelease(): Promise<string> {
+  const stage = join(root, "broken-stage");
+  await mkdir(stage, { recursive: true });
+  await tar.x({ file: packs.v2.tarball, cwd: stage });
+  const pkg = JSON.parse(await readFile(join(stage, "package.json"), "utf8"));
+  pkg.version = UPDATER.broken.version;
+  await writeFile(join(stage, "package.json"), JSON.stringify(pkg, null, 2));
+  await writeFile(
+    join(stage, "dist/src/cli/main.js"),
+    '#!/usr/bin/env node\nconsole.error("decnet-updater 5.0.3: broken at start");\nprocess.exit(1);\n',
+  );
+  const tarball = join(root, "packs/decnet-updater-5.0.3.tar.gz");
+  await tar.c({ gzip: true, file: tarball, cwd: stage, portable: true }, ["."]);
+  return tarball;
+}
+
+const slotVersion = async (slot: string) =>
+  JSON.parse(await readFile(join(updaterDir, "releases", slot, "package.json"), "utf8")).version;
+const trial = () => readFile(join(updaterDir, "trial"), "utf8").catch(() => null);
+
+test("the updater updates itself first for an app release that needs it, then commits on its first start", {
+  skip: PYTHON_SKIP,
+  timeout: 600_000,
+}, async () => {
+  await publishApp(APP1, UPDATER.v2.version);
+  await publishUpdater(packs.v2.tarball, UPDATER.v2);
+  assert.equal((await launch("--version")).stdout.trim(), "5.0.1");
+
+  // 5.0.1: the app release waits, the updater installs 5.0.2 and puts it on trial
+  const first = await update();
+  assert.equal(first.code, 0, first.stderr.slice(-2000));
+  assert.equal(first.json.status, "skipped");
+  assert.match(first.json.error ?? "", /^$/, "a wait for the updater is not an error");
+  assert.equal(first.json.self.status, "installed");
+  assert.deepEqual(first.json.self.to, { sha: UPDATER.v2.sha, version: "5.0.2" });
+  assert.equal(await slotVersion("active"), "5.0.2");
+  assert.equal(await slotVersion("prev"), "5.0.1");
+  assert.equal(await trial(), "0\n");
+  assert.match(
+    first.stderr,
+    /needs decnet-updater >= 5\.0\.2 and this is 5\.0\.1; the updater updates itself first/,
+  );
+  assert.ok(!existsSync(join(host.installDir, "current")), "the app was not installed by 5.0.1");
+  assert.equal(reports.length, 0, "nothing to report until the new updater commits");
+
+  // 5.0.2, start 1 of its trial: it commits, then installs the app release it was needed for
+  const second = await update();
+  assert.equal(second.code, 0, second.stderr.slice(-2000));
+  assert.equal(await trial(), null, "the trial file is gone: committed");
+  assert.equal(second.json.status, "updated");
+  assert.deepEqual(second.json.to, { sha: APP1.sha, version: APP1.version });
+  assert.equal(second.json.self.status, "up_to_date");
+  assert.deepEqual(
+    reports.map((r) => [r.component ?? "agent", r.status, (r.to as { version: string }).version]),
+    [
+      ["updater", "updated", "5.0.2"],
+      ["agent", "updated", "1.0.0"],
+    ],
+  );
+  const committed = reports[0] as Report;
+  assert.deepEqual(committed.from, { sha: "unknown", version: "5.0.1" });
+  assert.equal(committed.updater_version, "5.0.2");
+  assert.deepEqual(
+    (committed.steps as Array<{ name: string }>).map((s) => s.name),
+    ["fetch", "download", "verify", "extract", "rotate", "trial"],
+  );
+  assert.equal((await launch("--version")).stdout.trim(), "5.0.2");
+
+  const status = JSON.parse((await launch("status", "--config", host.configFile, "--json")).stdout);
+  assert.equal(status.updater.running_version, "5.0.2");
+  assert.equal(status.updater.active.version, "5.0.2");
+  assert.equal(status.updater.trial, null);
+  assert.equal(status.updater.last_result.status, "updated");
+});
+
+test("a broken updater release is put back after 3 starts, reported, and not tried again", {
+  skip: PYTHON_SKIP,
+  timeout: 600_000,
+}, async () => {
+  reports.length = 0;
+  await publishApp(APP2);
+  await publishUpdater(await brokenRelease(), UPDATER.broken);
+
+  // 5.0.2: the app release goes first, then the updater installs 5.0.3 on trial
+  const install = await update();
+  assert.equal(install.code, 0, install.stderr.slice(-2000));
+  assert.equal(install.json.status, "updated");
+  assert.equal(install.json.to.version, APP2.version);
+  assert.equal(install.json.self.status, "installed");
+  assert.equal(await slotVersion("active"), "5.0.3");
+  assert.deepEqual(
+    reports.map((r) => r.status),
+    ["updated"],
+  );
+
+  // three starts of 5.0.3, each dying before it can commit
+  for (let start = 1; start <= 3; start++) {
+    const crashed = await launch("update", "--config", host.configFile, "--json");
+    assert.equal(crashed.code, 1);
+    assert.match(crashed.stderr, /decnet-updater 5\.0\.3: broken at start/);
+    assert.equal(await trial(), `${start}\n`);
+  }
+  // an operator's status in between does not use up the trial
+  assert.equal((await launch("--version")).code, 1);
+  assert.equal(await trial(), "3\n");
+
+  // the fourth start: the launcher puts 5.0.2 back, which reports and marks 5.0.3
+  const back = await update();
+  assert.equal(back.code, 0, back.stderr.slice(-2000));
+  assert.match(back.stderr, /made 3 starts without committing; back to the previous release/);
+  assert.equal(await slotVersion("active"), "5.0.2");
+  assert.equal(await trial(), null);
+  assert.ok(!existsSync(join(updaterDir, "trial-failed.json")), "the failure was settled");
+  assert.equal(back.json.self.status, "skipped");
+  assert.match(back.json.self.reason, /5\.0\.3 \(5003ccc5003c\) is marked failed on this host/);
+  const failed = reports.find((r) => r.status === "rolled_back") as Report;
+  assert.ok(failed, `reports: ${JSON.stringify(reports.map((r) => r.status))}`);
+  assert.equal(failed.component, "updater");
+  assert.deepEqual(failed.to, { sha: UPDATER.broken.sha, version: "5.0.3" });
+  assert.deepEqual(failed.from, { sha: UPDATER.v2.sha, version: "5.0.2" });
+  assert.match(
+    failed.error as string,
+    /^updater 5\.0\.3 made 3 starts without committing; the launcher put 5\.0\.2 back$/,
+  );
+  const slots = (await readdir(join(updaterDir, "releases"))).sort();
+  assert.equal(slots.length, 2);
+  assert.equal(slots[0], "active");
+  assert.match(slots[1] as string, /^failed\.\d+$/, "the broken release is kept for a look");
+
+  // and it stays that way: no reinstall, no report, the app untouched
+  const count = reports.length;
+  const again = await update();
+  assert.equal(again.code, 0);
+  assert.equal(again.json.status, "up_to_date");
+  assert.equal(again.json.self.status, "skipped");
+  assert.equal(await trial(), null);
+  assert.equal(reports.length, count);
+  const status = JSON.parse((await launch("status", "--config", host.configFile, "--json")).stdout);
+  assert.deepEqual(Object.keys(status.updater.failed_releases), [UPDATER.broken.sha]);
+  assert.equal(status.updater.last_result.status, "rolled_back");
+});
