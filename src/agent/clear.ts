@@ -1,32 +1,55 @@
-/** `clear SHA` forgets that a release failed; `clear --state` accepts a fresh state.json. */
+/**
+ * `clear SHA` forgets that a release failed (DECNET's, or the updater's own
+ * from its feed); `clear --state` accepts a fresh state.json, and the
+ * updater feed's own state too when that one was refused.
+ */
+import { access } from "node:fs/promises";
 import type { Config } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
 import { statePaths } from "../layout/paths.js";
+import { selfPaths } from "../self-update/paths.js";
 import { clearRelease } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
-import { loadState, resetState, saveState } from "../state/store.js";
+import { loadState, refusedMarker, resetState, saveState } from "../state/store.js";
 
 export async function runClear(
   config: Config,
   target: { sha?: string; state?: boolean },
 ): Promise<string> {
   const paths = statePaths(config.state_dir);
+  const selfState = selfPaths(config.self_update.install_dir, config.state_dir).state.state;
   const lock = await acquireLock(config.state_dir);
   try {
     if (target.state) {
       await resetState(paths.state);
-      return `state ${paths.state}: reset; the next manifest with any serial is accepted`;
+      const selfRefused = await access(refusedMarker(selfState)).then(
+        () => true,
+        () => false,
+      );
+      if (selfRefused) await resetState(selfState);
+      return `state ${paths.state}${selfRefused ? ` and the updater's own ${selfState}` : ""}: reset; the next manifest with any serial is accepted`;
     }
     const sha = target.sha as string;
     const state = await loadState(paths.state);
-    if (!clearRelease(state, sha)) {
-      throw new UpdaterError(
-        "E_USAGE",
-        `no failed or retried release with sha ${sha} (known: ${[...Object.keys(state.failed_releases), ...Object.keys(state.retries)].join(", ") || "none"})`,
-      );
+    if (clearRelease(state, sha)) {
+      await saveState(paths.state, state);
+      return `release ${sha} cleared: it will be tried on the next cycle`;
     }
-    await saveState(paths.state, state);
-    return `release ${sha} cleared: it will be tried on the next cycle`;
+    const own = await loadState(selfState);
+    if (clearRelease(own, sha)) {
+      await saveState(selfState, own);
+      return `updater release ${sha} cleared: it will be tried on the next cycle`;
+    }
+    const known = [
+      ...Object.keys(state.failed_releases),
+      ...Object.keys(state.retries),
+      ...Object.keys(own.failed_releases).map((s) => `${s} (updater)`),
+      ...Object.keys(own.retries).map((s) => `${s} (updater)`),
+    ];
+    throw new UpdaterError(
+      "E_USAGE",
+      `no failed or retried release with sha ${sha} (known: ${known.join(", ") || "none"})`,
+    );
   } finally {
     await lock.release();
   }

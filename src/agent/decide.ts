@@ -37,9 +37,10 @@ export async function decide(
   state: State,
   deps: ManifestSourceDeps & { monotonicMs: () => number },
   force: boolean,
+  options: { fresh?: boolean } = {},
 ): Promise<Decided> {
   const started = deps.monotonicMs();
-  const current = await currentManifest(config, paths, state, deps);
+  const current = await currentManifest(config, paths, state, deps, options);
   const fetchMs = Math.round(deps.monotonicMs() - started);
   const active = await readReleaseFile(installPaths(config.install_dir).active);
   const decision = selectRelease({

@@ -50,11 +50,16 @@ async function readStored(paths: StatePaths, state: State): Promise<Buffer | nul
   }
 }
 
+/**
+ * `fresh`: ask without If-None-Match, so the answer is a manifest whose
+ * signature is checked now (an updater release on trial commits only on that).
+ */
 export async function currentManifest(
   config: Config,
   paths: StatePaths,
   state: State,
   deps: ManifestSourceDeps,
+  options: { fresh?: boolean } = {},
 ): Promise<CurrentManifest> {
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   const stored = await readStored(paths, state);
@@ -66,7 +71,7 @@ export async function currentManifest(
       feedUrl: config.feed.url,
       maxManifestBytes: config.feed.max_manifest_bytes,
       deadlineMs: requestDeadlineMs(config),
-      etag: stored ? state.etag : null,
+      etag: stored && !options.fresh ? state.etag : null,
     });
     const ms = Math.round(deps.monotonicMs() - started);
     if (result.kind === "not-modified" && stored) {

@@ -19,7 +19,7 @@ import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "..
 import { pendingReports } from "../report/outbox.js";
 import { runSelfCycle, type SelfResult } from "../self-update/cycle.js";
 import { updaterMetrics } from "../self-update/status.js";
-import { commitTrial, settleFailedTrial } from "../self-update/trial.js";
+import { commitTrial, pathsOf, settleFailedTrial, trialStarts } from "../self-update/trial.js";
 import { backOff, type CycleVerdict, recordOutcome } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
 import { loadState, type State, StateMovedAside, saveState } from "../state/store.js";
@@ -157,7 +157,9 @@ async function updateCycle(
   const state = await loadState(paths.state);
   let decided: Decided;
   try {
-    decided = await decide(config, paths, state, deps, options.force);
+    // On trial the manifest is fetched whole: the commit needs a signature checked by this release.
+    const fresh = (await trialStarts(pathsOf(config))) !== null;
+    decided = await decide(config, paths, state, deps, options.force, { fresh });
   } catch (error) {
     await record(paths.state, state, deps.now(), "failed", error, null);
     // A pin that matches nothing is found after the manifest verified: the master hears of it.

@@ -334,7 +334,7 @@ export const SCHEMA: Record<string, KeySpec> = {
     expected: "true or false",
     schema: z.boolean(),
     default: false,
-    doc: "Let the updater update itself from self_update.feed_url (SPEC section 12). Validated, not acted on yet (issue 8).",
+    doc: "Let the updater update itself from self_update.feed_url, on trial through the launcher (SPEC section 12).",
   },
   "self_update.feed_url": {
     expected: "an http(s) URL",

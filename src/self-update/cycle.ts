@@ -24,13 +24,20 @@ import { writeReleaseFile } from "../layout/release-file.js";
 import { downloadRelease, verifyDownload } from "../pipeline/steps/download.js";
 import { extractRelease } from "../pipeline/steps/extract.js";
 import { exists, rotateSlots, undoRotation } from "../pipeline/steps/slots.js";
-import { buildReport, type ReleaseRef, type Report } from "../report/build.js";
+import type { ReleaseRef } from "../report/build.js";
 import { backOff, recordOutcome } from "../state/failures.js";
 import { loadState, type State, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import type { SelfPaths } from "./paths.js";
 import { runningRelease } from "./running.js";
-import { commitTrial, pathsOf, type SelfInflight, writeSelfInflight } from "./trial.js";
+import {
+  commitTrial,
+  pathsOf,
+  type SelfInflight,
+  selfReport,
+  trialStarts,
+  writeSelfInflight,
+} from "./trial.js";
 
 export type SelfStatus =
   | "disabled"
@@ -82,7 +89,8 @@ export async function runSelfCycle(config: Config, deps: AgentDeps): Promise<Sel
   const startedAt = deps.now();
   let decided: Awaited<ReturnType<typeof decide>>;
   try {
-    decided = await decide(selfConfig, paths.state, state, deps, false);
+    const fresh = (await trialStarts(paths)) !== null;
+    decided = await decide(selfConfig, paths.state, state, deps, false, { fresh });
   } catch (error) {
     await record(paths, state, deps.now(), "error", error, state.highest_serial);
     throw error;
@@ -139,7 +147,16 @@ export async function runSelfCycle(config: Config, deps: AgentDeps): Promise<Sel
       { component: "updater", code: failure.code, version: to.version },
       `Self-update failed, nothing changed: ${oneLine(failure)}`,
     );
-    await fileReport(config, deps, failedReport(config, inflight, deps.now(), failure));
+    await fileReport(
+      config,
+      deps,
+      selfReport(config, inflight, {
+        status: "failed",
+        error: failure,
+        steps: inflight.steps,
+        now: deps.now(),
+      }),
+    );
     return { status: "failed", from, to, reason: oneLine(failure), restart: false };
   }
   await record(paths, state, deps.now(), "installed", null, manifest.serial);
@@ -262,24 +279,6 @@ async function checkUpdaterRelease(staging: string, target: Release): Promise<vo
       throw new UpdaterError("E_ARCHIVE", `${where}: ${path} is missing`);
     });
   }
-}
-
-function failedReport(config: Config, inflight: SelfInflight, now: Date, error: unknown): Report {
-  return buildReport({
-    id: inflight.report_id,
-    component: "updater",
-    host_id: config.host_id,
-    updater_version: UPDATER_VERSION,
-    status: "failed",
-    from: inflight.from,
-    to: inflight.to,
-    manifest_serial: inflight.manifest_serial,
-    started_at: inflight.started_at,
-    finished_at: now.toISOString(),
-    steps: inflight.steps,
-    error,
-    stderr: null,
-  });
 }
 
 async function record(

@@ -70,34 +70,33 @@ export async function trialStarts(paths: SelfPaths): Promise<number | null> {
   return Number.isNaN(starts) ? 0 : starts;
 }
 
-function selfReport(
+/** A report about the updater's own release, under the id its install chose. */
+export function selfReport(
   config: Config,
-  deps: AgentDeps,
   inflight: SelfInflight,
-  status: ReportStatus,
-  error: string | null,
-  extraStep: { name: string; ok: boolean },
+  outcome: { status: ReportStatus; error: unknown; steps: SelfInflight["steps"]; now: Date },
 ): Report {
-  const finished = deps.now();
   return buildReport({
     id: inflight.report_id,
     component: "updater",
     host_id: config.host_id,
     updater_version: UPDATER_VERSION,
-    status,
+    status: outcome.status,
     from: inflight.from,
     to: inflight.to,
     manifest_serial: inflight.manifest_serial,
     started_at: inflight.started_at,
-    finished_at: finished.toISOString(),
-    steps: [
-      ...inflight.steps,
-      // the trial: from the flip to its end, across the restarts
-      { ...extraStep, ms: Math.max(0, finished.getTime() - Date.parse(inflight.started_at)) },
-    ],
-    error,
+    finished_at: outcome.now.toISOString(),
+    steps: outcome.steps,
+    error: outcome.error,
     stderr: null,
   });
+}
+
+/** The inflight steps plus `trial`: from the flip to the trial's end, across the restarts. */
+function withTrialStep(inflight: SelfInflight, now: Date, ok: boolean): SelfInflight["steps"] {
+  const ms = Math.max(0, now.getTime() - Date.parse(inflight.started_at));
+  return [...inflight.steps, { name: "trial", ms, ok }];
 }
 
 /**
@@ -133,7 +132,12 @@ export async function commitTrial(config: Config, deps: AgentDeps): Promise<void
     await fileReport(
       config,
       deps,
-      selfReport(config, deps, inflight, "updated", null, { name: "trial", ok: true }),
+      selfReport(config, inflight, {
+        status: "updated",
+        error: null,
+        steps: withTrialStep(inflight, deps.now(), true),
+        now: deps.now(),
+      }),
       () => rm(paths.trial, { force: true }),
     );
   } else {
@@ -193,7 +197,12 @@ export async function settleFailedTrial(config: Config, deps: AgentDeps): Promis
   await fileReport(
     config,
     deps,
-    selfReport(config, deps, inflight, "rolled_back", error, { name: "trial", ok: false }),
+    selfReport(config, inflight, {
+      status: "rolled_back",
+      error,
+      steps: withTrialStep(inflight, deps.now(), false),
+      now: deps.now(),
+    }),
     async () => {
       await rm(paths.trialFailed, { force: true });
       await rm(paths.inflight, { force: true });

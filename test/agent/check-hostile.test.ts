@@ -251,6 +251,12 @@ const cases: HostileCase[] = [
       /^manifest: releases\[1\]\.rollout\.percent: expected an integer from 0 to 100, found 1e\+308$/,
   },
   {
+    name: "a min_updater that is a range, not a version",
+    served: () => withRelease({ min_updater: ">=0.2" }),
+    code: "E_MANIFEST",
+    message: /^manifest: releases\[1\]\.min_updater: expected a semver version, found ">=0\.2"$/,
+  },
+  {
     name: "a version in fullwidth digits that looks like 1.2.0",
     served: () =>
       signedFeed(

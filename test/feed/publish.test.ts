@@ -149,6 +149,13 @@ describe("publish", () => {
       f.publish({ tarball: join(f.dir, "decnet-1.0.0.tar.gz"), rolloutPercent: 101 }),
       { code: "E_USAGE" },
     );
+    await assert.rejects(
+      f.publish({ tarball: join(f.dir, "decnet-1.0.0.tar.gz"), minUpdater: "^0.2" }),
+      {
+        code: "E_USAGE",
+        message: '--min-updater: expected a semver version like 0.2.0, found "^0.2"',
+      },
+    );
     assert.deepEqual(await snapshot(join(f.dir, "feed")), before);
   });
 

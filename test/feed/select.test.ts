@@ -147,3 +147,44 @@ describe("target selection", () => {
     assert.equal(selectRelease(input({ manifest: none, activeSha: null })).kind, "update");
   });
 });
+
+describe("min_updater (SPEC section 12)", () => {
+  const needs = (min: string): Manifest => ({
+    ...manifest,
+    releases: manifest.releases.map((r) => (r.sha === "ccccccc" ? { ...r, min_updater: min } : r)),
+  });
+
+  test("a release that needs a newer updater waits, with the reason, even with --force", () => {
+    for (const force of [false, true]) {
+      const d = selectRelease(
+        input({ manifest: needs("0.3.0"), force, updater: { version: "0.2.9", selfUpdate: true } }),
+      );
+      assert.equal(d.kind, "skipped");
+      assert.equal(
+        d.reason,
+        "1.2.1 (ccccccc) needs decnet-updater >= 0.3.0 and this is 0.2.9; the updater updates itself first",
+      );
+    }
+    const off = selectRelease(
+      input({ manifest: needs("0.3.0"), updater: { version: "0.2.9", selfUpdate: false } }),
+    );
+    assert.match(
+      off.reason,
+      /; it waits: self_update is disabled, upgrade decnet-updater on this host$/,
+    );
+  });
+
+  test("an updater at or above min_updater installs it; hold and up to date still win", () => {
+    const at = { version: "0.3.0", selfUpdate: true };
+    assert.equal(selectRelease(input({ manifest: needs("0.3.0"), updater: at })).kind, "update");
+    const old = { version: "0.1.0", selfUpdate: true };
+    assert.equal(
+      selectRelease(input({ manifest: needs("0.3.0"), updater: old, activeSha: "ccccccc" })).kind,
+      "up_to_date",
+    );
+    assert.equal(
+      selectRelease(input({ manifest: needs("0.3.0"), updater: old, pin: { hold: true } })).kind,
+      "held",
+    );
+  });
+});

@@ -46,6 +46,27 @@ describe("the metrics textfile", () => {
     assert.equal(samples.get("decnet_updater_last_update_duration_seconds"), 12.5);
   });
 
+  test("renders the updater's own lines: running version and slot, trial, self-updates", () => {
+    const samples = parseExposition(
+      renderMetrics({
+        state: emptyState(),
+        active: null,
+        pendingReports: 0,
+        updater: {
+          version: "0.2.0",
+          activeSha: "5002bbb",
+          onTrial: true,
+          updatesTotal: { updated: 2, rolled_back: 1 },
+        },
+      }),
+    );
+    assert.equal(samples.get('decnet_updater_self_release_info{sha="5002bbb",version="0.2.0"}'), 1);
+    assert.equal(samples.get("decnet_updater_self_on_trial"), 1);
+    assert.equal(samples.get('decnet_updater_self_updates_total{result="updated"}'), 2);
+    assert.equal(samples.get('decnet_updater_self_updates_total{result="rolled_back"}'), 1);
+    assert.equal(samples.get('decnet_updater_self_updates_total{result="failed"}'), 0);
+  });
+
   test("is replaced whole, never left half written", async (t) => {
     const dir = await tempDir(t);
     const path = join(dir, "decnet_updater.prom");

@@ -29,6 +29,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import * as tar from "tar";
 import { type PackedRelease, packRelease } from "../../scripts/release-pack.js";
 import { publishRelease } from "../../src/feed/publish.js";
@@ -43,6 +44,7 @@ import {
 import { makePki, type Pki } from "../helpers/pki.js";
 import { PYTHON_SKIP } from "../helpers/python.js";
 import { buildReleaseTarball } from "../helpers/release.js";
+import { snapshot } from "../helpers/snapshot.js";
 
 // Distinct shas: a release is known by its sha, and both packs come from one commit.
 const UPDATER = {
@@ -52,6 +54,8 @@ const UPDATER = {
 };
 const APP1 = { version: "1.0.0", sha: "a100000000000000000000000000000000000001" };
 const APP2 = { version: "1.1.0", sha: "a110000000000000000000000000000000000002" };
+const MISLABELLED = { version: "5.0.5", sha: "5005eee5005eee5005eee5005eee5005eee5005e" };
+const V4 = { version: "5.0.4", sha: "5004ddd5004ddd5004ddd5004ddd5004ddd5004d" };
 
 type Report = Record<string, unknown> & { status: string; component?: string };
 
@@ -174,22 +178,32 @@ async function publishUpdater(tarball: string, release: { version: string; sha: 
   });
 }
 
-/** A copy of release 2 stamped 5.0.3 whose program exits at start, as a bad build would. */
-async function brokenRelease(): Promise<string> {
-  const stage = join(root, "broken-stage");
-  await mkdir(stage, { recursive: true });
+/**
+ * Release 2 unpacked, changed and packed again, as a bad or odd build would
+ * be: `version` goes into package.json, `brokenMain` makes the program exit
+ * at start.
+ */
+async function variantOfV2(
+  file: string,
+  change: { version: string; brokenMain?: boolean },
+): Promise<string> {
+  const stage = await mkdtemp(join(root, "variant-"));
   await tar.x({ file: packs.v2.tarball, cwd: stage });
   const pkg = JSON.parse(await readFile(join(stage, "package.json"), "utf8"));
-  pkg.version = UPDATER.broken.version;
+  pkg.version = change.version;
   await writeFile(join(stage, "package.json"), JSON.stringify(pkg, null, 2));
-  await writeFile(
-    join(stage, "dist/src/cli/main.js"),
-    '#!/usr/bin/env node\nconsole.error("decnet-updater 5.0.3: broken at start");\nprocess.exit(1);\n',
-  );
-  const tarball = join(root, "packs/decnet-updater-5.0.3.tar.gz");
+  if (change.brokenMain)
+    await writeFile(
+      join(stage, "dist/src/cli/main.js"),
+      `#!/usr/bin/env node\nconsole.error("decnet-updater ${change.version}: broken at start");\nprocess.exit(1);\n`,
+    );
+  const tarball = join(root, "packs", file);
   await tar.c({ gzip: true, file: tarball, cwd: stage, portable: true }, ["."]);
   return tarball;
 }
+
+const brokenRelease = () =>
+  variantOfV2("decnet-updater-5.0.3.tar.gz", { version: "5.0.3", brokenMain: true });
 
 const slotVersion = async (slot: string) =>
   JSON.parse(await readFile(join(updaterDir, "releases", slot, "package.json"), "utf8")).version;
@@ -221,7 +235,20 @@ test("the updater updates itself first for an app release that needs it, then co
   assert.equal(reports.length, 0, "nothing to report until the new updater commits");
 
   // 5.0.2, start 1 of its trial: it commits, then installs the app release it was needed for
+  const seen = server.requests.length;
   const second = await update();
+  // DECNET's feed did not change, yet the release on trial asked for its whole manifest: it
+  // commits on a signature it checked itself, not on a 304. Once committed, polls are conditional.
+  const manifestAsks = server.requests
+    .slice(seen)
+    .filter((r) => r.path === "/app/manifest.json" || r.path === "/updater/manifest.json");
+  assert.deepEqual(
+    manifestAsks.map((r) => [r.path, "if-none-match" in r.headers]),
+    [
+      ["/app/manifest.json", false],
+      ["/updater/manifest.json", true],
+    ],
+  );
   assert.equal(second.code, 0, second.stderr.slice(-2000));
   assert.equal(await trial(), null, "the trial file is gone: committed");
   assert.equal(second.json.status, "updated");
@@ -316,3 +343,87 @@ test("a broken updater release is put back after 3 starts, reported, and not tri
   assert.deepEqual(Object.keys(status.updater.failed_releases), [UPDATER.broken.sha]);
   assert.equal(status.updater.last_result.status, "rolled_back");
 });
+
+test("clear SHA forgets a failed updater release too", { skip: PYTHON_SKIP }, async () => {
+  const cleared = await launch("clear", "--config", host.configFile, UPDATER.broken.sha);
+  assert.equal(cleared.code, 0, cleared.stderr);
+  assert.equal(
+    cleared.stdout.trim(),
+    `updater release ${UPDATER.broken.sha} cleared: it will be tried on the next cycle`,
+  );
+  const status = JSON.parse((await launch("status", "--config", host.configFile, "--json")).stdout);
+  assert.deepEqual(status.updater.failed_releases, {});
+});
+
+test("an updater tarball whose package.json disagrees with the signed manifest is refused and changes nothing", {
+  skip: PYTHON_SKIP,
+  timeout: 300_000,
+}, async () => {
+  // a correctly signed entry 5.0.5 whose archive is really 5.0.2
+  await publishUpdater(
+    await variantOfV2("decnet-updater-5.0.5.tar.gz", { version: "5.0.2" }),
+    MISLABELLED,
+  );
+  reports.length = 0;
+  const before = await snapshot(updaterDir);
+  const result = await update();
+  assert.equal(result.code, 0, "the updater's own failure is not DECNET's exit code");
+  assert.equal(result.json.status, "up_to_date");
+  assert.equal(result.json.self.status, "failed");
+  assert.equal(
+    result.json.self.reason,
+    'updater release 5.0.5: package.json says version "5.0.2", the manifest says 5.0.5',
+  );
+  assert.deepEqual(await snapshot(updaterDir), before);
+  assert.deepEqual(
+    reports.map((r) => [r.component, r.status, r.error]),
+    [["updater", "failed", result.json.self.reason]],
+  );
+});
+
+test("the daemon off systemd re-executes through the launcher into the new release, which commits", {
+  skip: PYTHON_SKIP,
+  timeout: 300_000,
+}, async () => {
+  await publishUpdater(
+    await variantOfV2("decnet-updater-5.0.4.tar.gz", { version: V4.version }),
+    V4,
+  );
+  reports.length = 0;
+  // `run` as systemd would start it, but with no INVOCATION_ID: nobody else restarts it
+  const daemon = spawn(launcher, ["run", "--config", host.configFile], {
+    env: {
+      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+      DECNET_UPDATER_INSTALL_DIR: updaterDir,
+      DECNET_UPDATER_LOG_FORMAT: "json",
+    },
+    stdio: "ignore",
+  });
+  const [firstExit] = (await once(daemon, "exit")) as [number | null];
+  assert.equal(firstExit, 0, "5.0.2 hands over and exits 0");
+  const deadline = Date.now() + 120_000;
+  while (!reports.some((r) => r.component === "updater") && Date.now() < deadline) await sleep(200);
+  assert.deepEqual(
+    reports.map((r) => [r.component, r.status, (r.to as { version: string }).version]),
+    [["updater", "updated", "5.0.4"]],
+  );
+  assert.equal(await trial(), null);
+  assert.equal(await slotVersion("active"), "5.0.4");
+  // the new daemon runs on: stop it as systemd would
+  const status = JSON.parse((await launch("status", "--config", host.configFile, "--json")).stdout);
+  assert.equal(status.updater.running_version, "5.0.4");
+  const pid = status.daemon?.pid as number;
+  assert.ok(pid > 0 && pid !== daemon.pid, `a new daemon runs (${JSON.stringify(status.daemon)})`);
+  process.kill(pid, "SIGTERM");
+  while (Date.now() < deadline && alive(pid)) await sleep(100);
+  assert.equal(alive(pid), false, "the new daemon stopped on SIGTERM");
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

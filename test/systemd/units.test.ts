@@ -147,6 +147,7 @@ describe("the sandbox", () => {
       const writable = values(text, "Service", "ReadWritePaths");
       const needed = [
         defaultOf("install_dir"),
+        defaultOf("self_update.install_dir"),
         defaultOf("units.dir"),
         dirname(defaultOf("install.path_symlink")),
       ];
@@ -171,6 +172,8 @@ describe("the sandbox", () => {
     const oneshot = await unitText("decnet-updater-oneshot.service");
     assert.equal(values(daemon, "Service", "ExecStart")[1], "run");
     assert.equal(values(oneshot, "Service", "ExecStart")[1], "update");
+    // a new updater release is started again after `run` made way for it (exit 99)
+    assert.deepEqual(values(daemon, "Service", "RestartForceExitStatus"), ["99"]);
     const sandbox = (text: string) =>
       text
         .slice(text.indexOf("# Sandbox."), text.indexOf("\nReadWritePaths="))
