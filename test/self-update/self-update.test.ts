@@ -12,7 +12,7 @@
  * never tries it again.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import {
@@ -30,9 +30,10 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 import * as tar from "tar";
-import { type PackedRelease, packRelease } from "../../scripts/release-pack.js";
 import { publishRelease } from "../../src/feed/publish.js";
+import { REPO } from "../helpers/cli.js";
 import { type Host, killAgent, writeHostConfig } from "../helpers/e2e.js";
 import { makeSigner, type Signer } from "../helpers/feed.js";
 import {
@@ -56,6 +57,9 @@ const APP1 = { version: "1.0.0", sha: "a100000000000000000000000000000000000001"
 const APP2 = { version: "1.1.0", sha: "a110000000000000000000000000000000000002" };
 const MISLABELLED = { version: "5.0.5", sha: "5005eee5005eee5005eee5005eee5005eee5005e" };
 const V4 = { version: "5.0.4", sha: "5004ddd5004ddd5004ddd5004ddd5004ddd5004d" };
+const V6 = { version: "5.0.6", sha: "5006fff5006fff5006fff5006fff5006fff5006f" };
+
+const execFileAsync = promisify(execFile);
 
 type Report = Record<string, unknown> & { status: string; component?: string };
 
@@ -69,7 +73,7 @@ let appFeed: string;
 let selfFeed: string;
 let updaterDir: string;
 let launcher: string;
-let packs: { v1: PackedRelease; v2: PackedRelease };
+let packs: { v1: string; v2: string };
 
 before(async () => {
   if (PYTHON_SKIP) return;
@@ -81,10 +85,27 @@ before(async () => {
   const feeds = withReports<Report>(staticDir(join(root, "feeds")));
   reports = feeds.reports;
   server = await startMtlsServer(pki, feeds.handler);
-  packs = {
-    v1: await packRelease(join(root, "packs"), { version: UPDATER.v1.version }),
-    v2: await packRelease(join(root, "packs"), { version: UPDATER.v2.version }),
-  };
+  // two real `npm run release:pack` builds, side by side (each compiles and installs its own)
+  const [v1, v2] = await Promise.all(
+    [UPDATER.v1.version, UPDATER.v2.version].map(async (version) => {
+      await execFileAsync(
+        "npm",
+        [
+          "run",
+          "--silent",
+          "release:pack",
+          "--",
+          "--out",
+          join(root, "packs"),
+          "--version",
+          version,
+        ],
+        { cwd: REPO },
+      );
+      return join(root, "packs", `decnet-updater-${version}.tar.gz`);
+    }),
+  );
+  packs = { v1: v1 as string, v2: v2 as string };
   host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/app/`, {
     reportUrl: `${server.url}/reports`,
     extra: {
@@ -100,7 +121,7 @@ before(async () => {
   // The first install, by hand as the README says: unpack into the active slot, point
   // `current` at it, and install the launcher once, outside the slots.
   await mkdir(join(updaterDir, "releases/active"), { recursive: true });
-  await tar.x({ file: packs.v1.tarball, cwd: join(updaterDir, "releases/active") });
+  await tar.x({ file: packs.v1, cwd: join(updaterDir, "releases/active") });
   await symlink("releases/active", join(updaterDir, "current"));
   launcher = join(root, "host/usr/local/bin/decnet-updater");
   await mkdir(dirname(launcher), { recursive: true });
@@ -188,7 +209,7 @@ async function variantOfV2(
   change: { version: string; brokenMain?: boolean },
 ): Promise<string> {
   const stage = await mkdtemp(join(root, "variant-"));
-  await tar.x({ file: packs.v2.tarball, cwd: stage });
+  await tar.x({ file: packs.v2, cwd: stage });
   const pkg = JSON.parse(await readFile(join(stage, "package.json"), "utf8"));
   pkg.version = change.version;
   await writeFile(join(stage, "package.json"), JSON.stringify(pkg, null, 2));
@@ -214,7 +235,7 @@ test("the updater updates itself first for an app release that needs it, then co
   timeout: 600_000,
 }, async () => {
   await publishApp(APP1, UPDATER.v2.version);
-  await publishUpdater(packs.v2.tarball, UPDATER.v2);
+  await publishUpdater(packs.v2, UPDATER.v2);
   assert.equal((await launch("--version")).stdout.trim(), "5.0.1");
 
   // 5.0.1: the app release waits, the updater installs 5.0.2 and puts it on trial
@@ -427,3 +448,32 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+test("under systemd the daemon exits 99 for the unit to start the new release, and starts nothing itself", {
+  skip: PYTHON_SKIP,
+  timeout: 300_000,
+}, async () => {
+  await publishUpdater(
+    await variantOfV2("decnet-updater-5.0.6.tar.gz", { version: V6.version }),
+    V6,
+  );
+  const daemon = spawn(launcher, ["run", "--config", host.configFile], {
+    env: {
+      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+      DECNET_UPDATER_INSTALL_DIR: updaterDir,
+      INVOCATION_ID: "0123456789abcdef0123456789abcdef",
+    },
+    stdio: "ignore",
+  });
+  const [code] = (await once(daemon, "exit")) as [number | null];
+  assert.equal(code, 99);
+  assert.equal(await slotVersion("active"), "5.0.6");
+  assert.equal(await trial(), "0\n", "installed on trial, not started yet");
+  const status = JSON.parse((await launch("status", "--config", host.configFile, "--json")).stdout);
+  assert.equal(status.daemon, null, "no daemon was started behind systemd's back");
+  // what systemd's RestartForceExitStatus=99 does next: start it through the launcher
+  const restarted = await update();
+  assert.equal(restarted.code, 0, restarted.stderr.slice(-2000));
+  assert.equal(await trial(), null);
+  assert.equal(restarted.json.self.status, "up_to_date");
+});
