@@ -22,7 +22,7 @@ import { updaterMetrics } from "../self-update/status.js";
 import { commitTrial, pathsOf, settleFailedTrial, trialStarts } from "../self-update/trial.js";
 import { backOff, type CycleVerdict, recordOutcome } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
-import { loadState, type State, StateMovedAside, saveState } from "../state/store.js";
+import { checkRecord, loadState, type State, StateMovedAside, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { type Decided, decide } from "./decide.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
@@ -320,12 +320,7 @@ async function record(
   serial: number | null,
   durationS: number | null = null,
 ): Promise<void> {
-  const entry = {
-    at: now.toISOString(),
-    status,
-    error: error ? oneLine(error) : null,
-    manifest_serial: serial,
-  };
+  const entry = checkRecord(now, status, error, serial);
   state.last_check = entry;
   state.last_result = entry;
   if ((UPDATE_RESULTS as readonly string[]).includes(status)) {

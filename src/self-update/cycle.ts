@@ -26,7 +26,7 @@ import { extractRelease } from "../pipeline/steps/extract.js";
 import { exists, rotateSlots, undoRotation } from "../pipeline/steps/slots.js";
 import type { ReleaseRef } from "../report/build.js";
 import { backOff, recordOutcome } from "../state/failures.js";
-import { loadState, type State, saveState } from "../state/store.js";
+import { checkRecord, loadState, type State, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import type { SelfPaths } from "./paths.js";
 import { runningRelease } from "./running.js";
@@ -289,12 +289,7 @@ async function record(
   error: unknown,
   serial: number | null,
 ): Promise<void> {
-  const entry = {
-    at: now.toISOString(),
-    status,
-    error: error ? oneLine(error) : null,
-    manifest_serial: serial,
-  };
+  const entry = checkRecord(now, status, error, serial);
   state.last_check = entry;
   // The last result is the last attempt (installed or failed); checks that decide nothing only touch last_check.
   if (status === "installed" || status === "failed") state.last_result = entry;

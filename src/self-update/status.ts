@@ -3,7 +3,8 @@
  * running version, its own slots, a trial in progress, and its feed's last
  * check, result and failed releases. Files only, no network.
  */
-import { access } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Config } from "../config/types.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { type CheckRecord, type FailedRelease, loadState, type State } from "../state/store.js";
@@ -33,8 +34,18 @@ export interface UpdaterStatus {
   failed_releases: Record<string, FailedRelease>;
 }
 
-function slot(info: Awaited<ReturnType<typeof readReleaseFile>>): UpdaterSlot | null {
-  return info ? { sha: info.sha, version: info.version, installed_at: info.installed_at } : null;
+/**
+ * A slot of the updater: its release file, or for the release an operator
+ * unpacked by hand (no release file) the version in its package.json.
+ */
+async function slot(dir: string): Promise<UpdaterSlot | null> {
+  const info = await readReleaseFile(dir);
+  if (info) return { sha: info.sha, version: info.version, installed_at: info.installed_at };
+  const pkg = await readFile(join(dir, "package.json"), "utf8")
+    .then((text) => JSON.parse(text) as { version?: unknown } | null)
+    .catch(() => null);
+  if (typeof pkg?.version !== "string") return null;
+  return { sha: "unknown", version: pkg.version, installed_at: null };
 }
 
 /** The feed state of the updater, or null when it cannot be read (status must still answer). */
@@ -51,8 +62,8 @@ export async function updaterStatus(config: Config): Promise<UpdaterStatus> {
     enabled: config.self_update.enabled,
     feed_url: config.self_update.feed_url ?? null,
     install_dir: paths.install.root,
-    active: slot(await readReleaseFile(paths.install.active)),
-    prev: slot(await readReleaseFile(paths.install.prev)),
+    active: await slot(paths.install.active),
+    prev: await slot(paths.install.prev),
     trial: starts === null ? null : { starts, limit: TRIAL_STARTS },
     trial_failed_pending: await access(paths.trialFailed).then(
       () => true,

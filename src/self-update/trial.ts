@@ -22,7 +22,7 @@ import { writeFileAtomic } from "../fs/atomic.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
 import { recordOutcome } from "../state/failures.js";
-import { loadState, saveState } from "../state/store.js";
+import { checkRecord, loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { type SelfPaths, selfPaths, TRIAL_STARTS } from "./paths.js";
 import { runningRelease } from "./running.js";
@@ -122,12 +122,7 @@ export async function commitTrial(config: Config, deps: AgentDeps): Promise<void
       now: deps.now(),
     });
     selfState.metrics.updates_total.updated = (selfState.metrics.updates_total.updated ?? 0) + 1;
-    selfState.last_result = {
-      at: deps.now().toISOString(),
-      status: "updated",
-      error: null,
-      manifest_serial: inflight.manifest_serial,
-    };
+    selfState.last_result = checkRecord(deps.now(), "updated", null, inflight.manifest_serial);
     await saveState(paths.state.state, selfState);
     await fileReport(
       config,
@@ -183,12 +178,7 @@ export async function settleFailedTrial(config: Config, deps: AgentDeps): Promis
   });
   selfState.metrics.updates_total.rolled_back =
     (selfState.metrics.updates_total.rolled_back ?? 0) + 1;
-  selfState.last_result = {
-    at: deps.now().toISOString(),
-    status: "rolled_back",
-    error,
-    manifest_serial: inflight.manifest_serial,
-  };
+  selfState.last_result = checkRecord(deps.now(), "rolled_back", error, inflight.manifest_serial);
   await saveState(paths.state.state, selfState);
   deps.log.error(
     { component: "updater", sha: inflight.to.sha },

@@ -58,6 +58,21 @@ export interface StateMetrics {
   last_update_duration_s: number | null;
 }
 
+/** One check or result line of state.json; `error` becomes one line. */
+export function checkRecord(
+  now: Date,
+  status: string,
+  error: unknown,
+  serial: number | null,
+): CheckRecord {
+  return {
+    at: now.toISOString(),
+    status,
+    error: error ? oneLine(error) : null,
+    manifest_serial: serial,
+  };
+}
+
 export function emptyState(): State {
   return {
     schema: 1,

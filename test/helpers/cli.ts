@@ -16,10 +16,22 @@ export function runCli(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<CliResult> {
+  return runProcess(process.execPath, ["--import", "tsx", MAIN, ...args], {
+    cwd: options.cwd ?? REPO,
+    env: { ...process.env, DECNET_UPDATER_CONFIG: undefined, ...options.env },
+  });
+}
+
+/** Any program, its output collected; async, so servers in this process keep answering. */
+export function runProcess(
+  file: string,
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string },
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
+    const child = spawn(file, args, {
       cwd: options.cwd ?? REPO,
-      env: { ...process.env, DECNET_UPDATER_CONFIG: undefined, ...options.env },
+      env: options.env,
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -33,7 +33,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import * as tar from "tar";
 import { publishRelease } from "../../src/feed/publish.js";
-import { REPO } from "../helpers/cli.js";
+import { REPO, runProcess } from "../helpers/cli.js";
 import { type Host, killAgent, writeHostConfig } from "../helpers/e2e.js";
 import { makeSigner, type Signer } from "../helpers/feed.js";
 import {
@@ -141,25 +141,14 @@ after(async () => {
  * the feed server lives in this process and must keep answering.
  */
 async function launch(...args: string[]) {
-  const child = spawn(launcher, args, {
+  return runProcess(launcher, args, {
     env: {
       // node for the release's shebang; nothing of this checkout
       PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
       DECNET_UPDATER_INSTALL_DIR: updaterDir,
       DECNET_UPDATER_LOG_FORMAT: "json",
     },
-    stdio: ["ignore", "pipe", "pipe"],
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding("utf8").on("data", (chunk) => {
-    stderr += chunk;
-  });
-  const [code] = (await once(child, "close")) as [number | null];
-  return { code, stdout, stderr };
 }
 
 async function update() {
@@ -296,6 +285,15 @@ test("the updater updates itself first for an app release that needs it, then co
   assert.equal(status.updater.active.version, "5.0.2");
   assert.equal(status.updater.trial, null);
   assert.equal(status.updater.last_result.status, "updated");
+  const lines = (await launch("status", "--config", host.configFile)).stdout;
+  assert.match(
+    lines,
+    new RegExp(
+      `^updater: 5\\.0\\.2 running; active slot 5\\.0\\.2 \\(${UPDATER.v2.sha.slice(0, 12)}\\), prev 5\\.0\\.1 \\(unknown\\)$`,
+      "m",
+    ),
+  );
+  assert.match(lines, /^updater last result: updated at \S+$/m);
 });
 
 test("a broken updater release is put back after 3 starts, reported, and not tried again", {
