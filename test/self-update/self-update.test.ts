@@ -74,6 +74,7 @@ let selfFeed: string;
 let updaterDir: string;
 let launcher: string;
 let packs: { v1: string; v2: string };
+let feedsDown = false;
 
 before(async () => {
   if (PYTHON_SKIP) return;
@@ -84,7 +85,11 @@ before(async () => {
   selfFeed = join(root, "feeds/updater");
   const feeds = withReports<Report>(staticDir(join(root, "feeds")));
   reports = feeds.reports;
-  server = await startMtlsServer(pki, feeds.handler);
+  // manifests answer 503 while `feedsDown` (reports still get through)
+  server = await startMtlsServer(pki, (req, res) => {
+    if (feedsDown && req.method === "GET") res.writeHead(503).end("maintenance");
+    else feeds.handler(req, res);
+  });
   // two real `npm run release:pack` builds, side by side (each compiles and installs its own)
   const [v1, v2] = await Promise.all(
     [UPDATER.v1.version, UPDATER.v2.version].map(async (version) => {
@@ -469,9 +474,21 @@ test("under systemd the daemon exits 99 for the unit to start the new release, a
   assert.equal(await trial(), "0\n", "installed on trial, not started yet");
   const status = JSON.parse((await launch("status", "--config", host.configFile, "--json")).stdout);
   assert.equal(status.daemon, null, "no daemon was started behind systemd's back");
-  // what systemd's RestartForceExitStatus=99 does next: start it through the launcher
-  const restarted = await update();
-  assert.equal(restarted.code, 0, restarted.stderr.slice(-2000));
-  assert.equal(await trial(), null);
-  assert.equal(restarted.json.self.status, "up_to_date");
+  // what systemd's RestartForceExitStatus=99 does next: start it through the launcher, here
+  // while the master's feeds are down: it commits on the stored manifest, verified again
+  reports.length = 0;
+  feedsDown = true;
+  try {
+    const restarted = await update();
+    assert.equal(restarted.code, 1, "DECNET's cycle failed: the feed answered 503");
+    assert.match(restarted.json.error, /manifest .*: HTTP 503/);
+    assert.match(restarted.stderr, /this release verified the stored manifest instead/);
+  } finally {
+    feedsDown = false;
+  }
+  assert.equal(await trial(), null, "committed");
+  assert.deepEqual(
+    reports.map((r) => [r.component, r.status, (r.to as { version: string }).version]),
+    [["updater", "updated", "5.0.6"]],
+  );
 });
