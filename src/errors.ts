@@ -35,6 +35,7 @@ export type ErrorCode =
   | "E_ROLLBACK"
   | "E_NO_PREV"
   | "E_LOCKED"
+  | "E_CLOCK"
   | "E_IO";
 
 export class UpdaterError extends Error {

@@ -10,6 +10,7 @@ import { acquireLock } from "../state/lock.js";
 import { loadState, type State, saveState } from "../state/store.js";
 import { decide } from "./decide.js";
 import type { AgentDeps } from "./deps.js";
+import { evaluateGates } from "./gates.js";
 
 export interface ReleaseRef {
   sha: string;
@@ -56,18 +57,23 @@ async function check(config: Config, deps: AgentDeps): Promise<CheckResult> {
       false,
     );
     const current = { manifest, notModified };
+    // What `update` would do now: an available update may still wait for a gate.
+    const closed =
+      decision.kind === "update"
+        ? evaluateGates(config, state, decision.target, deps.now()).find((gate) => !gate.open)
+        : undefined;
     const result: CheckResult = {
       status: STATUS_OF[decision.kind],
       from: active ? { sha: active.sha, version: active.version } : null,
       to: { sha: decision.target.sha, version: decision.target.version },
-      reason: decision.reason,
+      reason: closed ? `${decision.reason}; it waits: ${closed.reason}` : decision.reason,
       manifest_serial: current.manifest.serial,
       not_modified: current.notModified,
     };
     await recordCheck(paths.state, state, deps.now(), result.status, null, result.manifest_serial);
     deps.log.info(
       { status: result.status, sha: result.to.sha, version: result.to.version },
-      `Check: ${decision.reason}.`,
+      `Check: ${result.reason}.`,
     );
     return result;
   } catch (error) {

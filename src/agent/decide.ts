@@ -10,6 +10,7 @@ import { installPaths, type StatePaths } from "../layout/paths.js";
 import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
 import type { State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
+import { noteSightings } from "./gates.js";
 import { currentManifest, type ManifestSourceDeps } from "./manifest-source.js";
 
 export interface Decided {
@@ -18,6 +19,9 @@ export interface Decided {
   active: ReleaseInfo | null;
   decision: Decision;
   fetchMs: number;
+  /** The master's Date header and this host's clock at that answer. */
+  serverDate: string | null;
+  receivedAt: Date;
 }
 
 /** Shas marked failed that may not be retried yet at `now`. */
@@ -42,6 +46,8 @@ export async function decide(
   const started = deps.monotonicMs();
   const current = await currentManifest(config, paths, state, deps, options);
   const fetchMs = Math.round(deps.monotonicMs() - started);
+  // In memory; saved with the rest of the cycle's state (never by `plan`).
+  noteSightings(state, current.manifest, deps.now());
   const active = await readReleaseFile(installPaths(config.install_dir).active);
   const decision = selectRelease({
     manifest: current.manifest,
@@ -58,5 +64,7 @@ export async function decide(
     active,
     decision,
     fetchMs,
+    serverDate: current.serverDate,
+    receivedAt: current.receivedAt,
   };
 }

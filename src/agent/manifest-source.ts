@@ -31,6 +31,9 @@ export interface CurrentManifest {
   /** True when the master answered 304 and the stored manifest was used. */
   notModified: boolean;
   bytesRead: number;
+  /** The master's Date header, and this host's clock when the answer came (preflight's clock check). */
+  serverDate: string | null;
+  receivedAt: Date;
 }
 
 /** Overall limit of one feed request: connect + idle timeouts bound a stall, this bounds a dribble. */
@@ -81,7 +84,14 @@ export async function currentManifest(
         { step: "fetch", ms, serial: manifest.serial },
         "Feed not modified; deciding from the stored manifest.",
       );
-      return { manifest, sha256: state.manifest_sha256 as string, notModified: true, bytesRead: 0 };
+      return {
+        manifest,
+        sha256: state.manifest_sha256 as string,
+        notModified: true,
+        bytesRead: 0,
+        serverDate: result.serverDate,
+        receivedAt: deps.now(),
+      };
     }
     if (result.kind === "not-modified") {
       throw new UpdaterError(
@@ -119,6 +129,8 @@ export async function currentManifest(
       sha256: accepted.sha256,
       notModified: false,
       bytesRead: result.bytesRead,
+      serverDate: result.serverDate,
+      receivedAt: deps.now(),
     };
   } finally {
     await client.close();

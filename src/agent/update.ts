@@ -32,10 +32,13 @@ import { checkRecord, loadState, type State, StateMovedAside, saveState } from "
 import { UPDATER_VERSION } from "../version.js";
 import { type Decided, decide } from "./decide.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
+import { evaluateGates, noteUpdate } from "./gates.js";
+import { runPreflight } from "./preflight.js";
 import { recover } from "./recover.js";
 import { fileReport, sendPendingReports } from "./reports.js";
+import { withCertificateWarnings } from "./warnings.js";
 
-export type UpdateStatus = ReportStatus | "up_to_date" | "held";
+export type UpdateStatus = Exclude<ReportStatus, "warning"> | "up_to_date" | "held";
 
 export interface UpdateResult {
   status: UpdateStatus;
@@ -50,6 +53,7 @@ export interface UpdateResult {
   exitCode: number;
   /** The updater's own cycle, which runs after DECNET's (SPEC section 12). */
   self: SelfResult | null;
+  manifestSerial: number | null;
 }
 
 const TERMINAL_STATUS: Record<CycleOutcome["terminal"], CycleVerdict> = {
@@ -101,6 +105,15 @@ export async function runUpdate(
       await selfCycle(config, deps);
       throw error;
     }
+    result.report = await withCertificateWarnings(
+      config,
+      deps,
+      result.report,
+      result.manifestSerial,
+    ).catch((error) => {
+      deps.log.warn({ code: "E_IO" }, `Certificate warnings not checked: ${oneLine(error)}`);
+      return result.report;
+    });
     if (result.report)
       await fileReport(config, deps, result.report, () => clearInflight(config.state_dir));
     result.self = await selfCycle(config, deps);
@@ -230,11 +243,22 @@ async function updateCycle(
       stderr,
     });
 
+  // The operator's gates (aging, window, budget): the update waits and the check says so.
+  const closed =
+    decision.kind === "update" && !options.force
+      ? evaluateGates(config, state, decision.target, deps.now()).find((gate) => !gate.open)
+      : undefined;
   const backingOff =
-    decision.kind === "update" && !options.force ? backOff(state, to.sha, deps.now()) : null;
-  if (decision.kind !== "update" || backingOff) {
-    const status: UpdateStatus = backingOff ? "skipped" : (decision.kind as UpdateStatus);
-    const reason = backingOff ?? decision.reason;
+    decision.kind === "update" && !options.force && !closed
+      ? backOff(state, to.sha, deps.now())
+      : null;
+  if (decision.kind !== "update" || backingOff || closed) {
+    let status: UpdateStatus = backingOff ? "skipped" : (decision.kind as UpdateStatus);
+    let reason = backingOff ?? decision.reason;
+    if (closed) {
+      status = "held";
+      reason = `${decision.reason}; it waits: ${closed.reason}`;
+    }
     deps.log.info({ status, sha: to.sha, version: to.version }, `Update: ${reason}.`);
     // A marked release's skip is reported once per manifest serial; a backoff skip is not reported.
     const mark = state.failed_releases[to.sha];
@@ -242,6 +266,11 @@ async function updateCycle(
     if (decision.kind === "skipped" && mark && mark.reported_serial !== manifest.serial) {
       mark.reported_serial = manifest.serial;
       skipReport = report("skipped", [fetchStep], reason, null);
+    }
+    // The budget stopping an update is news for the master, once per target.
+    if (closed?.name === "budget" && state.budget_reported_sha !== to.sha) {
+      state.budget_reported_sha = to.sha;
+      skipReport = report("skipped", [fetchStep], closed.reason, null);
     }
     await record(paths.state, state, deps.now(), status, null, manifest.serial);
     return {
@@ -255,9 +284,58 @@ async function updateCycle(
       report: skipReport,
       exitCode: 0,
       self: null,
+      manifestSerial: manifest.serial,
     };
   }
 
+  // Before anything live: disk, certificates, clock. A failure is the host's, never the release's.
+  const preflightStarted = deps.monotonicMs();
+  const checked = await runPreflight({
+    config,
+    target: decision.target,
+    downloadsDir: paths.downloads,
+    now: deps.now(),
+    serverDate: decided.serverDate,
+    receivedAt: decided.receivedAt,
+  });
+  const preflightStep: StepRecord = {
+    name: "preflight",
+    ms: Math.round(deps.monotonicMs() - preflightStarted),
+    ok: checked.failure === null,
+  };
+  if (checked.failure) {
+    const failure = checked.failure;
+    deps.log.error(
+      { code: failure.code, sha: to.sha, version: to.version },
+      `Update: ${oneLine(failure)}.`,
+    );
+    recordOutcome(state, {
+      target: decision.target,
+      verdict: "failed",
+      code: failure.code,
+      error: oneLine(failure),
+      maxInstallAttempts: config.retry.max_install_attempts,
+      now: deps.now(),
+    });
+    await record(paths.state, state, deps.now(), "failed", failure, manifest.serial);
+    const steps = [fetchStep, preflightStep];
+    return {
+      status: "failed",
+      from,
+      to,
+      error: oneLine(failure),
+      code: failure.code,
+      stderr: null,
+      steps,
+      report: report("failed", steps, failure, null),
+      exitCode: EXIT_OF.failed,
+      self: null,
+      manifestSerial: manifest.serial,
+    };
+  }
+  // Counted before anything runs, so a crash mid-update still uses up its share of the budget.
+  noteUpdate(state, deps.now());
+  await saveState(paths.state, state);
   const install = installPaths(config.install_dir);
   const pipelineDeps = await createPipelineDeps(config, deps);
   let outcome: CycleOutcome;
@@ -293,7 +371,7 @@ async function updateCycle(
   let status = TERMINAL_STATUS[outcome.terminal];
   if (status === "rolled_back" && from === null) status = "failed";
   const failure = outcome.rollbackError ?? outcome.error;
-  const steps = [fetchStep, ...outcome.steps];
+  const steps = [fetchStep, preflightStep, ...outcome.steps];
   const marked = recordOutcome(state, {
     target: decision.target,
     verdict: status,
@@ -320,6 +398,7 @@ async function updateCycle(
     report: report(status, steps, failure, outcome.stderr, reportId),
     exitCode: EXIT_OF[status],
     self: null,
+    manifestSerial: manifest.serial,
   };
 }
 

@@ -135,6 +135,11 @@ export const SCHEMA: Record<string, KeySpec> = {
     default: 900,
     doc: "Each check waits this host's fixed share of 0..splay_s seconds (from host_id) after its cron slot, to spread a fleet's polls evenly; capped at the gap between slots.",
   },
+  "schedule.windows": {
+    expected: 'a list of windows like "Sat 02:00-04:00" (Day HH:MM-HH:MM, Mon..Sun, 24-hour)',
+    schema: z.array(z.string()),
+    doc: "Maintenance windows in schedule.timezone: updates wait for one (checks still run and say what they would do). Absent: any time.",
+  },
   "schedule.run_on_start": {
     expected: "true or false",
     schema: z.boolean(),
@@ -150,6 +155,11 @@ export const SCHEMA: Record<string, KeySpec> = {
     expected: "a hex git sha (7 to 64 characters)",
     schema: z.string().regex(/^[0-9a-f]{7,64}$/),
     doc: "Install exactly this release; wins over pin.version.",
+  },
+  "pin.min_age": {
+    expected: 'a duration like "3d" or "12h"',
+    schema: z.string().refine((v) => parseDurationSeconds(v) !== undefined),
+    doc: 'Install a release only once this host has seen it in the feed for this long (its own first sighting); "critical": true in the manifest bypasses it.',
   },
   "pin.hold": {
     expected: "true or false",
@@ -317,6 +327,12 @@ export const SCHEMA: Record<string, KeySpec> = {
     schema: positiveInt,
     default: 200_000,
     doc: "Number of entries in a tarball.",
+  },
+  "limits.max_updates_per_day": {
+    expected: "an integer > 0",
+    schema: positiveInt,
+    default: 4,
+    doc: "At most this many updates in any 24 hours, whatever the feed says; a stopped update is reported.",
   },
   "metrics.textfile": {
     expected: "a file path",

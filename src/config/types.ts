@@ -1,3 +1,4 @@
+import type { Window } from "../schedule/windows.js";
 import type { PublicKey } from "../signing/minisign.js";
 
 /**
@@ -22,8 +23,16 @@ export interface Config {
     timeout_s: number;
     max_manifest_bytes: number;
   };
-  schedule: { cron: string; timezone: string; splay_s: number; run_on_start: boolean };
-  pin: { version?: string; sha?: string; hold: boolean };
+  schedule: {
+    cron: string;
+    timezone: string;
+    splay_s: number;
+    run_on_start: boolean;
+    /** Maintenance windows; absent: updates at any time. */
+    windows?: Window[];
+  };
+  /** min_age became seconds (min_age_s). */
+  pin: { version?: string; sha?: string; hold: boolean; min_age_s?: number };
   install: {
     python: string;
     command: string[];
@@ -51,7 +60,12 @@ export interface Config {
   };
   /** failed_release: "never" became null, a duration became seconds. */
   retry: { failed_release_s: number | null; max_install_attempts: number };
-  limits: { max_download_bytes: number; max_unpacked_bytes: number; max_entries: number };
+  limits: {
+    max_download_bytes: number;
+    max_unpacked_bytes: number;
+    max_entries: number;
+    max_updates_per_day: number;
+  };
   metrics: { textfile?: string };
   log: { level: "trace" | "debug" | "info" | "warn" | "error" | "silent" };
   /** SPEC section 12; trusted_keys falls back to feed.trusted_keys. */

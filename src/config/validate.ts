@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { oneLine, UpdaterError } from "../errors.js";
+import { nextOpening, parseWindow, type Window } from "../schedule/windows.js";
 import { type PublicKey, parsePublicKey } from "../signing/minisign.js";
 import { parseDurationSeconds } from "./duration.js";
 import type { FlatConfig, LoadOptions } from "./load.js";
@@ -94,6 +95,12 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
     );
   }
   const failedRelease = get<string>("retry.failed_release");
+  const windows = windowsOf(
+    get<string[] | undefined>("schedule.windows"),
+    get<string>("schedule.timezone"),
+    flat.get("schedule.windows")?.file ?? mainFile,
+  );
+  const minAge = get<string | undefined>("pin.min_age");
 
   return {
     files,
@@ -117,8 +124,14 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       timezone: get("schedule.timezone"),
       splay_s: get("schedule.splay_s"),
       run_on_start: get("schedule.run_on_start"),
+      ...(windows ? { windows } : {}),
     },
-    pin: { version: get("pin.version"), sha: get("pin.sha"), hold: get("pin.hold") },
+    pin: {
+      version: get("pin.version"),
+      sha: get("pin.sha"),
+      hold: get("pin.hold"),
+      ...(minAge !== undefined ? { min_age_s: parseDurationSeconds(minAge) as number } : {}),
+    },
     install: {
       python: get("install.python"),
       command: get("install.command"),
@@ -153,6 +166,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       max_download_bytes: get("limits.max_download_bytes"),
       max_unpacked_bytes: get("limits.max_unpacked_bytes"),
       max_entries: get("limits.max_entries"),
+      max_updates_per_day: get("limits.max_updates_per_day"),
     },
     metrics: { textfile: get("metrics.textfile") },
     log: { level: get("log.level") },
@@ -166,6 +180,43 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
           : keysOf("self_update.trusted_keys"),
     },
   };
+}
+
+/** Parses `schedule.windows`; a list that can never open is an error, not a silent freeze. */
+function windowsOf(
+  list: string[] | undefined,
+  timeZone: string,
+  file: string,
+): Window[] | undefined {
+  if (list === undefined) return undefined;
+  if (list.length === 0) {
+    throw configError(
+      file,
+      "schedule.windows",
+      "at least one window (remove the key to allow updates at any time)",
+      "[] (no window: updates could never run)",
+    );
+  }
+  const windows = list.map((text, index) => {
+    const window = parseWindow(text);
+    if (typeof window === "string")
+      throw configError(
+        file,
+        `schedule.windows[${index}]`,
+        'a window like "Sat 02:00-04:00" that can open',
+        `${JSON.stringify(text)}, which ${window}`,
+      );
+    return window;
+  });
+  if (nextOpening(windows, new Date(), timeZone) === null) {
+    throw configError(
+      file,
+      "schedule.windows",
+      `windows that open in ${timeZone}`,
+      `${describe(list)}, which never open`,
+    );
+  }
+  return windows;
 }
 
 function resolvePaths(spec: KeySpec, value: unknown, file: string): unknown {

@@ -23,13 +23,15 @@ export interface FeedFetchOptions {
 }
 
 export type FeedFetchResult =
-  | { kind: "not-modified"; bytesRead: number }
+  | { kind: "not-modified"; bytesRead: number; serverDate: string | null }
   | {
       kind: "fetched";
       manifest: Buffer;
       signature: string;
       etag: string | null;
       bytesRead: number;
+      /** The master's Date header on the manifest's answer. */
+      serverDate: string | null;
     };
 
 export function feedFileUrl(feedUrl: string, relative: string): string {
@@ -47,7 +49,7 @@ export async function fetchFeed(options: FeedFetchOptions): Promise<FeedFetchRes
     what: "manifest",
   });
   if (manifest.status === 304 || manifest.body === undefined) {
-    return { kind: "not-modified", bytesRead: 0 };
+    return { kind: "not-modified", bytesRead: 0, serverDate: manifest.date ?? null };
   }
   const signature = await boundedGet(`${manifest.url}.minisig`, {
     client: options.client,
@@ -61,5 +63,6 @@ export async function fetchFeed(options: FeedFetchOptions): Promise<FeedFetchRes
     signature: (signature.body ?? Buffer.alloc(0)).toString("utf8"),
     etag: manifest.etag ?? null,
     bytesRead: manifest.bytesRead + signature.bytesRead,
+    serverDate: manifest.date ?? null,
   };
 }

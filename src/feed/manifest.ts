@@ -17,6 +17,8 @@ export interface Release {
   rollout: { percent: number };
   /** The updater version this release needs (self-update, SPEC section 12). */
   min_updater?: string;
+  /** Bypasses pin.min_age (issue 9): a fix that must not wait. */
+  critical?: boolean;
 }
 
 export interface Manifest {
@@ -109,7 +111,7 @@ export function parseManifest(bytes: Buffer): Manifest {
 
 function parseRelease(entry: unknown, at: string): Release {
   if (!isObject(entry)) throw refuse(at, "an object", entry);
-  const { version, sha, url, sha256, size, published_at, rollout, min_updater } = entry;
+  const { version, sha, url, sha256, size, published_at, rollout, min_updater, critical } = entry;
   // semver.valid() would also accept "v1.2.3" and " 1.2.3"; the manifest must be canonical.
   if (typeof version !== "string" || semver.valid(version) !== version) {
     throw refuse(`${at}.version`, "a semver version like 1.2.3", version);
@@ -146,6 +148,9 @@ function parseRelease(entry: unknown, at: string): Release {
   ) {
     throw refuse(`${at}.min_updater`, "a semver version", min_updater);
   }
+  if (critical !== undefined && typeof critical !== "boolean") {
+    throw refuse(`${at}.critical`, "true or false", critical);
+  }
   return {
     version,
     sha,
@@ -155,6 +160,7 @@ function parseRelease(entry: unknown, at: string): Release {
     ...(published_at !== undefined ? { published_at: published_at as string } : {}),
     rollout: { percent },
     ...(min_updater !== undefined ? { min_updater: min_updater as string } : {}),
+    ...(critical === true ? { critical } : {}),
   };
 }
 

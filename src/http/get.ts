@@ -33,6 +33,8 @@ export interface OkResponse {
   status: number;
   url: string;
   etag: string | undefined;
+  /** The server's Date header (the master's clock, for the preflight's clock check). */
+  date: string | undefined;
   contentLength: number | undefined;
   body: ResponseBody;
 }
@@ -74,6 +76,7 @@ export async function withGet<T>(
         status,
         url: current,
         etag: header(response.headers, "etag"),
+        date: header(response.headers, "date"),
         contentLength: length === undefined ? undefined : Number(length),
         body: response.body,
       });
@@ -108,6 +111,7 @@ export interface BufferedResult {
   status: number;
   url: string;
   etag: string | undefined;
+  date: string | undefined;
   /** Absent for 304. */
   body: Buffer | undefined;
   bytesRead: number;
@@ -121,13 +125,21 @@ export function boundedGet(
   return withGet(url, options, async (response) => {
     if (response.status === 304) {
       discard(response.body);
-      return { status: 304, url: response.url, etag: response.etag, body: undefined, bytesRead: 0 };
+      return {
+        status: 304,
+        url: response.url,
+        etag: response.etag,
+        date: response.date,
+        body: undefined,
+        bytesRead: 0,
+      };
     }
     const body = await readCapped(response, options.maxBytes, options.what);
     return {
       status: response.status,
       url: response.url,
       etag: response.etag,
+      date: response.date,
       body,
       bytesRead: body.length,
     };

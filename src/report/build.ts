@@ -5,7 +5,14 @@
 import { randomUUID } from "node:crypto";
 import { oneLine } from "../errors.js";
 
-export type ReportStatus = "updated" | "rolled_back" | "rollback_failed" | "failed" | "skipped";
+export type ReportStatus =
+  | "updated"
+  | "rolled_back"
+  | "rollback_failed"
+  | "failed"
+  | "skipped"
+  /** Nothing was tried; the host has something to say (a certificate about to expire). */
+  | "warning";
 
 export interface ReleaseRef {
   sha: string;
@@ -28,6 +35,8 @@ export interface Report {
   manual?: boolean;
   /** "updater" for the updater's own releases (SPEC section 12); absent: the DECNET agent. */
   component?: "updater";
+  /** Problems that do not stop this cycle but will stop a later one (preflight, issue 9). */
+  warnings?: string[];
 }
 
 export function buildReport(

@@ -50,6 +50,14 @@ export interface State {
   metrics: StateMetrics;
   failed_releases: Record<string, FailedRelease>;
   retries: Record<string, RetryRecord>;
+  /** sha -> when this host first saw the release in a verified manifest (pin.min_age). */
+  first_seen: Record<string, string>;
+  /** When each pipeline run of the last 24 hours started (limits.max_updates_per_day). */
+  update_times: string[];
+  /** The target whose stop by the update budget was reported (once per target). */
+  budget_reported_sha: string | null;
+  /** The warnings last reported on their own, and when (again after 24 h or when they change). */
+  warned: { text: string; at: string } | null;
 }
 
 export interface StateMetrics {
@@ -83,6 +91,10 @@ export function emptyState(): State {
     last_result: null,
     failed_releases: {},
     retries: {},
+    first_seen: {},
+    update_times: [],
+    budget_reported_sha: null,
+    warned: null,
     metrics: { updates_total: {}, last_success_at: null, last_update_duration_s: null },
   };
 }

@@ -77,7 +77,7 @@ describe("hostile archives, each a signed release, are refused by `update`", () 
       assert.doesNotMatch(result.error ?? "", /\n/);
       assert.deepEqual(
         result.steps.map((s) => `${s.name}:${s.ok}`),
-        ["fetch:true", "download:true", "verify:true", "extract:false"],
+        ["fetch:true", "preflight:true", "download:true", "verify:true", "extract:false"],
       );
       assert.deepEqual(await snapshot(dirs.installDir), install);
       await assert.rejects(access(join(dirs.installDir, "releases/active.new")), {

@@ -222,7 +222,7 @@ describe("a tarball download that goes wrong", () => {
     assert.equal(result.status, "failed");
     assert.deepEqual(
       result.steps.map((s) => `${s.name}:${s.ok}`),
-      ["fetch:true", "download:false"],
+      ["fetch:true", "preflight:true", "download:false"],
     );
     assert.deepEqual(await readdir(join(dirs.stateDir, "downloads")).catch(() => []), []);
     assert.deepEqual(await snapshot(dirs.installDir), install);

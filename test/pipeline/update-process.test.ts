@@ -91,6 +91,7 @@ describe("update in process mode, end to end", { concurrency: false, skip: PYTHO
       result.json.steps.map((s: { name: string }) => s.name),
       [
         "fetch",
+        "preflight",
         "download",
         "verify",
         "extract",

@@ -1,0 +1,179 @@
+/**
+ * Preflight (issue 9): what must hold before anything live changes, checked
+ * after the gates and before the download. A failure here is the host's
+ * environment, never the release's fault: the cycle fails with E_DISK,
+ * E_TLS_CLIENT or E_CLOCK, the release is retried later and never marked.
+ *
+ * - free disk for the download (unless the verified tarball is already there)
+ *   and for the unpacked release and its venv;
+ * - the client certificate and the CA readable, valid, and not expiring within
+ *   7 days (that is a warning, reported to the master);
+ * - this host's clock against the master's Date header.
+ */
+import { X509Certificate } from "node:crypto";
+import { access, readFile, statfs } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Config } from "../config/types.js";
+import { UpdaterError } from "../errors.js";
+import type { Release } from "../feed/manifest.js";
+import { tarballPath } from "../pipeline/steps/download.js";
+
+/** Certificates that expire sooner than this are reported. */
+export const CERT_WARNING_DAYS = 7;
+/** More skew than this and expiry checks (manifest, TLS) cannot be trusted. */
+export const MAX_CLOCK_SKEW_S = 300;
+/** The unpacked release and its venv, from the tarball's size: generous, as pip's wheels unpack large. */
+export const INSTALL_SPACE_FACTOR = 4;
+const INSTALL_SPACE_EXTRA_BYTES = 64 * 1024 * 1024;
+
+export interface DiskNeed {
+  path: string;
+  free_bytes: number;
+  needed_bytes: number;
+}
+
+export interface CertificateFinding {
+  what: string;
+  path: string;
+  /** ISO time, or null when it could not be read. */
+  expires: string | null;
+  problem: string | null;
+  warning: string | null;
+}
+
+export interface Preflight {
+  download: DiskNeed;
+  install: DiskNeed;
+  certificates: CertificateFinding[];
+  clock: { server_date: string | null; skew_s: number | null };
+  /** The first failure, one line; null when everything holds. */
+  failure: UpdaterError | null;
+  warnings: string[];
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Free bytes where `path` would live: the nearest folder that exists. */
+async function freeBytes(path: string): Promise<number> {
+  let dir = path;
+  for (;;) {
+    try {
+      const stats = await statfs(dir);
+      return stats.bavail * stats.bsize;
+    } catch (error) {
+      const parent = dirname(dir);
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || parent === dir) throw error;
+      dir = parent;
+    }
+  }
+}
+
+export async function certificateFindings(
+  config: Config,
+  now: Date,
+): Promise<CertificateFinding[]> {
+  const findings: CertificateFinding[] = [];
+  const pairs: Array<[string, string | undefined]> = [
+    ["client certificate (feed.cert)", config.feed.cert],
+    ["CA (feed.ca)", config.feed.ca],
+  ];
+  for (const [what, path] of pairs) {
+    if (path === undefined) continue;
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(await readFile(path));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      findings.push({
+        what,
+        path,
+        expires: null,
+        problem: `${what} ${path}: ${code ? `cannot read it (${code})` : "not a PEM certificate"}`,
+        warning: null,
+      });
+      continue;
+    }
+    const expires = new Date(Date.parse(cert.validTo));
+    const days = (expires.getTime() - now.getTime()) / 86_400_000;
+    findings.push({
+      what,
+      path,
+      expires: expires.toISOString(),
+      problem:
+        days <= 0
+          ? `${what} ${path}: expired at ${expires.toISOString()}`
+          : Date.parse(cert.validFrom) > now.getTime()
+            ? `${what} ${path}: not valid before ${new Date(Date.parse(cert.validFrom)).toISOString()}`
+            : null,
+      warning:
+        days > 0 && days < CERT_WARNING_DAYS
+          ? `${what} ${path} expires at ${expires.toISOString()}, within ${CERT_WARNING_DAYS} days`
+          : null,
+    });
+  }
+  return findings;
+}
+
+export async function runPreflight(input: {
+  config: Config;
+  target: Release;
+  downloadsDir: string;
+  now: Date;
+  serverDate: string | null;
+  receivedAt: Date;
+}): Promise<Preflight> {
+  const { config, target } = input;
+  const cached = await access(tarballPath(input.downloadsDir, target.sha256)).then(
+    () => true,
+    () => false,
+  );
+  const download: DiskNeed = {
+    path: input.downloadsDir,
+    free_bytes: await freeBytes(input.downloadsDir),
+    needed_bytes: cached ? 0 : target.size,
+  };
+  const install: DiskNeed = {
+    path: config.install_dir,
+    free_bytes: await freeBytes(config.install_dir),
+    needed_bytes: target.size * INSTALL_SPACE_FACTOR + INSTALL_SPACE_EXTRA_BYTES,
+  };
+  const certificates = await certificateFindings(config, input.now);
+  const serverMs = input.serverDate ? Date.parse(input.serverDate) : Number.NaN;
+  const skew = Number.isNaN(serverMs)
+    ? null
+    : Math.round((input.receivedAt.getTime() - serverMs) / 1000);
+  const failures: UpdaterError[] = [];
+  const label = `${target.version} (${mib(target.size)})`;
+  for (const [need, what] of [
+    [download, `the download of ${label}`],
+    [install, `unpacking ${label} and its venv`],
+  ] as const) {
+    if (need.free_bytes < need.needed_bytes)
+      failures.push(
+        new UpdaterError(
+          "E_DISK",
+          `preflight: ${need.path} has ${mib(need.free_bytes)} free, ${what} needs ${mib(need.needed_bytes)}`,
+        ),
+      );
+  }
+  for (const finding of certificates)
+    if (finding.problem)
+      failures.push(new UpdaterError("E_TLS_CLIENT", `preflight: ${finding.problem}`));
+  if (skew !== null && Math.abs(skew) > MAX_CLOCK_SKEW_S)
+    failures.push(
+      new UpdaterError(
+        "E_CLOCK",
+        `preflight: this host's clock is ${Math.abs(skew)} s ${skew > 0 ? "ahead of" : "behind"} the master's (Date: ${input.serverDate}); more than ${MAX_CLOCK_SKEW_S} s, fix its time sync`,
+      ),
+    );
+  return {
+    download,
+    install,
+    certificates,
+    clock: { server_date: input.serverDate, skew_s: skew },
+    failure: failures[0] ?? null,
+    warnings: certificates.flatMap((c) => (c.warning ? [c.warning] : [])),
+  };
+}
