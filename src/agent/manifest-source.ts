@@ -41,7 +41,7 @@ export function requestDeadlineMs(config: Config): number {
   return config.feed.timeout_s * 3000;
 }
 
-async function readStored(paths: StatePaths, state: State): Promise<Buffer | null> {
+export async function readStored(paths: StatePaths, state: State): Promise<Buffer | null> {
   try {
     const bytes = await readFile(paths.manifest);
     // Only a stored manifest that is the one state.json accepted may answer a 304.

@@ -12,6 +12,7 @@ import { UPDATER_VERSION } from "../version.js";
 import { registerCheck } from "./commands/check.js";
 import { registerClear } from "./commands/clear.js";
 import { registerKeygen } from "./commands/keygen.js";
+import { registerPlan } from "./commands/plan.js";
 import { registerPublish } from "./commands/publish.js";
 import { registerRollback } from "./commands/rollback.js";
 import { registerRun } from "./commands/run.js";
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerCheck(program);
   registerUpdate(program);
+  registerPlan(program);
   registerRollback(program);
   registerStatus(program);
   registerClear(program);

@@ -144,6 +144,28 @@ export async function loadState(path: string): Promise<State> {
   return { ...emptyState(), ...(JSON.parse(text) as Partial<State>) };
 }
 
+/**
+ * state.json for a reader that must change nothing (`plan`): a missing file
+ * is an empty state, an unreadable one is reported instead of moved aside.
+ */
+export async function peekState(path: string): Promise<{ state: State; problem: string | null }> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT")
+      return { state: emptyState(), problem: null };
+    return { state: emptyState(), problem: `state ${path}: cannot read (${oneLine(error)})` };
+  }
+  const why = problemWith(text);
+  if (why !== null)
+    return {
+      state: emptyState(),
+      problem: `state ${path}: corrupt (${why}); the next cycle moves it aside`,
+    };
+  return { state: { ...emptyState(), ...(JSON.parse(text) as Partial<State>) }, problem: null };
+}
+
 /** E_STATE at the moment a corrupt file is found and moved aside (reported once, not on every refusal). */
 export class StateMovedAside extends UpdaterError {
   constructor(message: string) {

@@ -1,0 +1,328 @@
+/**
+ * `plan` (issue 9): everything the next cycle would decide and why, without
+ * changing anything. It takes no lock and writes nothing in install_dir or
+ * state_dir: the manifest is fetched whole and verified in memory (or the
+ * stored one is used when the feed cannot be reached), state.json is read
+ * without the corrupt-file handling that moves it, and the target's tarball,
+ * when a unit diff needs it, is downloaded and unpacked in a temp folder that
+ * is removed afterwards.
+ */
+import { execFile } from "node:child_process";
+import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { Config } from "../config/types.js";
+import { oneLine, UpdaterError } from "../errors.js";
+import { acceptManifest, checkChannelAndExpiry } from "../feed/accept.js";
+import { feedFileUrl, fetchFeed } from "../feed/fetch.js";
+import { type Manifest, parseManifest, type Release } from "../feed/manifest.js";
+import { rolloutBucket, selectRelease } from "../feed/select.js";
+import { installPaths, statePaths } from "../layout/paths.js";
+import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
+import { downloadRelease, tarballPath, verifyDownload } from "../pipeline/steps/download.js";
+import { extractRelease } from "../pipeline/steps/extract.js";
+import { planUnits, previewUnitChanges, type UnitFile } from "../pipeline/steps/units.js";
+import { backOff } from "../state/failures.js";
+import { type FailedRelease, peekState, type RetryRecord } from "../state/store.js";
+import { UPDATER_VERSION } from "../version.js";
+import { blockedShas } from "./decide.js";
+import { type AgentDeps, createFeedClient } from "./deps.js";
+import { evaluateGates, type GateVerdict, noteSightings } from "./gates.js";
+import { requestDeadlineMs } from "./manifest-source.js";
+import { type Preflight, runPreflight } from "./preflight.js";
+
+const execFileAsync = promisify(execFile);
+
+export type PlanStatus = "update" | "up_to_date" | "held" | "skipped" | "waiting" | "failed";
+
+export interface UnitPlan {
+  name: string;
+  action: "add" | "change";
+  /** `diff -u` of the installed file against the release's (absent when added). */
+  diff: string | null;
+}
+
+export interface Plan {
+  /** What the next cycle would do, in one word, and why. */
+  status: PlanStatus;
+  reason: string;
+  updater_version: string;
+  manifest: { serial: number; source: "feed" | "stored"; error: string | null };
+  state_problem: string | null;
+  active: SlotRef | null;
+  prev: SlotRef | null;
+  target: (SlotRef & { critical: boolean; min_updater: string | null; size: number }) | null;
+  pin: { version: string | null; sha: string | null; hold: boolean; min_age_s: number | null };
+  rollout: { percent: number; bucket: number; applies: boolean } | null;
+  gates: Record<GateVerdict["name"], GateVerdict> | null;
+  /** First sighting of the target by this host (pin.min_age counts from it). */
+  first_seen: string | null;
+  backoff: RetryRecord | null;
+  failed_releases: Record<string, FailedRelease>;
+  preflight: Preflight | null;
+  units: { known: boolean; note: string | null; changes: UnitPlan[] };
+  rollback: { restores: SlotRef | null; venv: string | null; units: UnitPlan[] };
+}
+
+interface SlotRef {
+  sha: string;
+  version: string | null;
+}
+
+const ref = (info: ReleaseInfo | null): SlotRef | null =>
+  info ? { sha: info.sha, version: info.version } : null;
+
+/** The manifest the next cycle would decide from, verified in memory; nothing stored. */
+async function peekManifest(
+  config: Config,
+  highestSerial: number | null,
+  acceptedSha256: string | null,
+  deps: AgentDeps,
+): Promise<{
+  manifest: Manifest;
+  source: "feed" | "stored";
+  error: string | null;
+  serverDate: string | null;
+  receivedAt: Date;
+}> {
+  const paths = statePaths(config.state_dir);
+  const client = await createFeedClient(config);
+  try {
+    const result = await fetchFeed({
+      client,
+      feedUrl: config.feed.url,
+      maxManifestBytes: config.feed.max_manifest_bytes,
+      deadlineMs: requestDeadlineMs(config),
+      etag: null,
+    });
+    if (result.kind !== "fetched")
+      throw new UpdaterError(
+        "E_HTTP_STATUS",
+        "manifest: HTTP 304 to a request without If-None-Match",
+      );
+    const accepted = acceptManifest({
+      bytes: result.manifest,
+      signature: result.signature,
+      trustedKeys: config.feed.trusted_keys,
+      channel: config.feed.channel,
+      now: deps.now(),
+      highestSerial,
+      acceptedSha256,
+    });
+    return {
+      manifest: accepted.manifest,
+      source: "feed",
+      error: null,
+      serverDate: result.serverDate,
+      receivedAt: deps.now(),
+    };
+  } catch (error) {
+    // The feed cannot be reached or refused: the next cycle would fail; say what the stored one says.
+    let bytes: Buffer | null = null;
+    try {
+      bytes = await readFile(paths.manifest);
+    } catch {
+      bytes = null;
+    }
+    if (bytes === null) throw error;
+    const manifest = parseManifest(bytes);
+    checkChannelAndExpiry(manifest, config.feed.channel, deps.now());
+    return {
+      manifest,
+      source: "stored",
+      error: oneLine(error),
+      serverDate: null,
+      receivedAt: deps.now(),
+    };
+  } finally {
+    await client.close();
+  }
+}
+
+/** `diff -u` of two texts (GNU diffutils, Essential on Debian); null when diff is missing. */
+async function unifiedDiff(name: string, before: Buffer, after: Buffer): Promise<string | null> {
+  const dir = await mkdtemp(join(tmpdir(), "du-plan-diff-"));
+  try {
+    await writeFile(join(dir, "installed"), before);
+    await writeFile(join(dir, "release"), after);
+    await execFileAsync(
+      "diff",
+      ["-u", "--label", `installed/${name}`, "--label", `release/${name}`, "installed", "release"],
+      { cwd: dir },
+    );
+    return "";
+  } catch (error) {
+    const failed = error as { code?: unknown; stdout?: string };
+    return failed.code === 1 && typeof failed.stdout === "string" ? failed.stdout : null;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function unitPlans(units: UnitFile[], unitsDir: string): Promise<UnitPlan[]> {
+  const plans: UnitPlan[] = [];
+  const bytesOf = new Map(units.map((u) => [u.name, u.bytes]));
+  for (const change of await previewUnitChanges(units, unitsDir)) {
+    plans.push({
+      name: change.name,
+      action: change.previous === null ? "add" : "change",
+      diff:
+        change.previous === null
+          ? null
+          : await unifiedDiff(change.name, change.previous, bytesOf.get(change.name) as Buffer),
+    });
+  }
+  return plans;
+}
+
+/** The target's units, from its tarball fetched and unpacked in a temp folder. */
+async function targetUnits(config: Config, target: Release, deps: AgentDeps): Promise<UnitPlan[]> {
+  const work = await mkdtemp(join(tmpdir(), "du-plan-"));
+  // A verified copy from an earlier cycle is read where it lies (read only).
+  const cached = tarballPath(statePaths(config.state_dir).downloads, target.sha256);
+  if (
+    await access(cached).then(
+      () => true,
+      () => false,
+    )
+  ) {
+    try {
+      await extractRelease(cached, join(work, "release"), {
+        maxEntries: config.limits.max_entries,
+        maxUnpackedBytes: config.limits.max_unpacked_bytes,
+      });
+      return unitPlans(
+        await planUnits(join(work, "release"), config.units.allow),
+        config.units.dir,
+      );
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+  const client = await createFeedClient(config);
+  try {
+    const url = feedFileUrl(config.feed.url, target.url);
+    const downloaded = await downloadRelease({
+      client,
+      url,
+      release: target,
+      downloadsDir: join(work, "downloads"),
+      maxDownloadBytes: config.limits.max_download_bytes,
+      timeoutMs: config.feed.timeout_s * 1000,
+      log: deps.log,
+      monotonicMs: deps.monotonicMs,
+    });
+    const tarball = await verifyDownload(downloaded, target, join(work, "downloads"), url);
+    await extractRelease(tarball, join(work, "release"), {
+      maxEntries: config.limits.max_entries,
+      maxUnpackedBytes: config.limits.max_unpacked_bytes,
+    });
+    return unitPlans(await planUnits(join(work, "release"), config.units.allow), config.units.dir);
+  } finally {
+    await client.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export async function runPlan(config: Config, deps: AgentDeps): Promise<Plan> {
+  const paths = statePaths(config.state_dir);
+  const install = installPaths(config.install_dir);
+  // A copy: gates and backoff below work on it as the cycle would, and it is never saved.
+  const { state, problem } = await peekState(paths.state);
+  const now = deps.now();
+  const peeked = await peekManifest(config, state.highest_serial, state.manifest_sha256, deps);
+  noteSightings(state, peeked.manifest, now);
+  const active = await readReleaseFile(install.active);
+  const prev = await readReleaseFile(install.prev);
+  const decision = selectRelease({
+    manifest: peeked.manifest,
+    pin: config.pin,
+    hostId: config.host_id,
+    activeSha: active?.sha ?? null,
+    blockedShas: blockedShas(state, config.retry.failed_release_s, now),
+    force: false,
+    updater: { version: UPDATER_VERSION, selfUpdate: config.self_update.enabled },
+  });
+  const target = decision.target;
+  const pinned = config.pin.sha !== undefined || config.pin.version !== undefined;
+  const gateList = evaluateGates(config, state, target, now);
+  const closed = decision.kind === "update" ? gateList.find((g) => !g.open) : undefined;
+  const backingOff = decision.kind === "update" && !closed ? backOff(state, target.sha, now) : null;
+  const differs = target.sha !== active?.sha;
+  const preflight = differs
+    ? await runPreflight({
+        config,
+        target,
+        downloadsDir: paths.downloads,
+        now,
+        serverDate: peeked.serverDate,
+        receivedAt: peeked.receivedAt,
+      })
+    : null;
+
+  let status: PlanStatus = decision.kind;
+  let reason = decision.reason;
+  if (closed) {
+    status = "waiting";
+    reason = `${decision.reason}; it waits: ${closed.reason}`;
+  } else if (backingOff) {
+    status = "skipped";
+    reason = backingOff;
+  } else if (decision.kind === "update" && preflight?.failure) {
+    status = "failed";
+    reason = oneLine(preflight.failure);
+  }
+
+  let units: Plan["units"] = { known: true, note: null, changes: [] };
+  if (differs) {
+    try {
+      units.changes = await targetUnits(config, target, deps);
+    } catch (error) {
+      units = {
+        known: false,
+        note: `the release's units could not be read: ${oneLine(error)}`,
+        changes: [],
+      };
+    }
+  }
+  const prevUnits = prev ? await planUnits(install.prev, config.units.allow).catch(() => []) : [];
+  return {
+    status,
+    reason,
+    updater_version: UPDATER_VERSION,
+    manifest: { serial: peeked.manifest.serial, source: peeked.source, error: peeked.error },
+    state_problem: problem,
+    active: ref(active),
+    prev: ref(prev),
+    target: {
+      sha: target.sha,
+      version: target.version,
+      critical: target.critical === true,
+      min_updater: target.min_updater ?? null,
+      size: target.size,
+    },
+    pin: {
+      version: config.pin.version ?? null,
+      sha: config.pin.sha ?? null,
+      hold: config.pin.hold,
+      min_age_s: config.pin.min_age_s ?? null,
+    },
+    rollout: {
+      percent: target.rollout.percent,
+      bucket: rolloutBucket(config.host_id, target.sha),
+      applies: !pinned && active !== null,
+    },
+    gates: Object.fromEntries(gateList.map((g) => [g.name, g])) as Plan["gates"],
+    first_seen: state.first_seen[target.sha] ?? null,
+    backoff: state.retries[target.sha] ?? null,
+    failed_releases: state.failed_releases,
+    preflight,
+    units,
+    rollback: {
+      restores: ref(prev),
+      venv: prev?.venv ?? null,
+      units: await unitPlans(prevUnits, config.units.dir),
+    },
+  };
+}
