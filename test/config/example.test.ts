@@ -26,7 +26,7 @@ describe("config/updater.example.toml", () => {
     }
   });
 
-  test("loads as written, with the drop-in example merged on top", async (t) => {
+  test("loads as written, with the drop-in examples merged on top", async (t) => {
     const dir = await tempDir(t);
     const main = join(dir, "updater.toml");
     const text = await readFile(join(REPO, "config/updater.example.toml"), "utf8");
@@ -36,9 +36,20 @@ describe("config/updater.example.toml", () => {
       join(REPO, "config/updater.toml.d/90-pin.example.toml"),
       join(`${main}.d`, "90-pin.toml"),
     );
+    await copyFile(
+      join(REPO, "config/updater.toml.d/80-maintenance.example.toml"),
+      join(`${main}.d`, "80-maintenance.toml"),
+    );
     const config = await loadConfig(main);
     assert.equal(config.feed.url, "https://master.decnet.example:8443/feed/");
     assert.equal(config.pin.version, "~1.2");
     assert.equal(config.pin.hold, false);
+    assert.deepEqual(
+      config.schedule.windows?.map((w) => w.text),
+      ["Sat 02:00-04:00", "Sun 02:00-04:00"],
+    );
+    assert.equal(config.schedule.timezone, "Europe/Berlin");
+    assert.equal(config.pin.min_age_s, 3 * 86_400);
+    assert.equal(config.limits.max_updates_per_day, 2);
   });
 });
