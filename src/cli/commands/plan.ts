@@ -65,7 +65,7 @@ export function registerPlan(program: Command): void {
   program
     .command("plan")
     .description(
-      "what the next cycle would decide and why, changing nothing (fetches the manifest)",
+      "what the next cycle would decide and why, changing nothing (fetches the manifest, and the release into a temp folder for unit diffs)",
     )
     .option(...CONFIG_OPTION)
     .option("--json", "print one JSON object on stdout")
