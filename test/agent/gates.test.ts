@@ -7,60 +7,27 @@
  * must leave the install dir exactly as it was.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCheck } from "../../src/agent/check.js";
 import { runUpdate } from "../../src/agent/update.js";
 import { loadConfig } from "../../src/config/load.js";
 import { agentDeps } from "../helpers/deps.js";
-import {
-  type AgentDirs,
-  makeSigner,
-  manifestDoc,
-  release,
-  runningHost,
-  type Signer,
-  signedFeed,
-} from "../helpers/feed.js";
-import {
-  startMtlsServer,
-  staticFiles,
-  type TestServer,
-  withReports,
-} from "../helpers/mtls-server.js";
-import { makePki, type Pki } from "../helpers/pki.js";
+import { type AgentDirs, manifestDoc, release, runningHost, signedFeed } from "../helpers/feed.js";
+import { type Master, startMaster } from "../helpers/master.js";
 import { snapshot } from "../helpers/snapshot.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 
-let root: string;
-let pki: Pki;
-let signer: Signer;
-let server: TestServer;
-let files = new Map<string, Buffer>();
-let reports: Array<Record<string, unknown>> = [];
-let masterNow: Date | null = null;
+let master: Master;
 
 before(async () => {
-  root = await mkdtemp(join(tmpdir(), "du-gates-"));
-  pki = makePki(root);
-  signer = await makeSigner(join(root, "key"));
-  // The master's Date header follows the fake clock too, or preflight's clock check would object.
-  const receiver = withReports((req, res) => {
-    if (masterNow) res.setHeader("date", masterNow.toUTCString());
-    staticFiles(files)(req, res);
-  }, reports);
-  reports = receiver.reports;
-  server = await startMtlsServer(pki, receiver.handler);
+  master = await startMaster("du-gates-");
 });
-after(async () => {
-  await server.close();
-  await rm(root, { recursive: true, force: true });
-});
+after(() => master.close());
 
 /** A host on 1.0.0 whose feed offers 1.1.0 (published long ago by the master's clock). */
 async function host(
@@ -68,8 +35,8 @@ async function host(
   extra: Record<string, Record<string, unknown>>,
   target: Record<string, unknown> = {},
 ): Promise<AgentDirs> {
-  files = signedFeed(
-    signer,
+  master.files = signedFeed(
+    master.signer,
     manifestDoc({
       expires: new Date(Date.now() + 30 * DAY).toISOString(),
       releases: [
@@ -78,15 +45,15 @@ async function host(
       ],
     }),
   );
-  reports.length = 0;
-  return runningHost(await tempDir(t), pki, signer, `${server.url}/feed`, {
-    feed: { report_url: `${server.url}/reports` },
+  master.reports.length = 0;
+  return runningHost(await tempDir(t), master.pki, master.signer, `${master.server.url}/feed`, {
+    feed: { report_url: `${master.server.url}/master.reports` },
     ...(extra as Record<string, Record<string, string>>),
   });
 }
 
 async function cycleAt(dirs: AgentDirs, now: Date) {
-  masterNow = now;
+  master.date = now;
   return runUpdate(await loadConfig(dirs.configFile), agentDeps({ now: () => now }), {
     force: false,
   });
@@ -132,7 +99,7 @@ describe("release aging (pin.min_age)", () => {
     const almost = await cycleAt(dirs, new Date(t0.getTime() + 3 * DAY - 60_000));
     assert.equal(almost.status, "held");
     assert.deepEqual(await snapshot(dirs.installDir), before);
-    assert.equal(reports.length, 0, "a release that is aging is not news");
+    assert.equal(master.reports.length, 0, "a release that is aging is not news");
     assertPipelineRan(await cycleAt(dirs, new Date(t0.getTime() + 3 * DAY)));
   });
 
@@ -172,7 +139,7 @@ describe("maintenance windows (schedule.windows)", () => {
 });
 
 describe("the update budget (limits.max_updates_per_day)", () => {
-  test("a host that used its budget waits, reports that once, and goes on when the oldest update is 24 h old", async (t) => {
+  test("a host that used its budget waits, master.reports that once, and goes on when the oldest update is 24 h old", async (t) => {
     const dirs = await host(t, { limits: { max_updates_per_day: 2 } });
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     const at = (ms: number) => new Date(now.getTime() + ms).toISOString();
@@ -190,12 +157,12 @@ describe("the update budget (limits.max_updates_per_day)", () => {
     assert.equal(stopped.status, "held");
     const reason = `update budget used: 2 updates in the last 24 h (limits.max_updates_per_day = 2); the next is allowed at ${at(HOUR)}`;
     assert.deepEqual(
-      reports.map((r) => [r.status, r.error, (r.to as { version: string }).version]),
+      master.reports.map((r) => [r.status, r.error, (r.to as { version: string }).version]),
       [["skipped", reason, "1.1.0"]],
     );
     const again = await cycleAt(dirs, new Date(now.getTime() + 10 * 60_000));
     assert.equal(again.status, "held");
-    assert.equal(reports.length, 1, "reported once per target");
+    assert.equal(master.reports.length, 1, "reported once per target");
     assertPipelineRan(await cycleAt(dirs, new Date(now.getTime() + HOUR)));
     assert.deepEqual((await state(dirs)).update_times, [at(-HOUR), at(HOUR)]);
   });

@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../../src/agent/plan.js";
@@ -15,27 +14,14 @@ import { loadConfig } from "../../src/config/load.js";
 import { rolloutBucket } from "../../src/feed/select.js";
 import { runCli } from "../helpers/cli.js";
 import { agentDeps } from "../helpers/deps.js";
-import {
-  type AgentDirs,
-  makeSigner,
-  manifestDoc,
-  release,
-  runningHost,
-  type Signer,
-  signedFeed,
-} from "../helpers/feed.js";
-import { startMtlsServer, staticFiles, type TestServer } from "../helpers/mtls-server.js";
-import { makePki, type Pki } from "../helpers/pki.js";
+import { type AgentDirs, manifestDoc, release, runningHost, signedFeed } from "../helpers/feed.js";
+import { type Master, startMaster } from "../helpers/master.js";
 import { buildReleaseTarball } from "../helpers/release.js";
 import { snapshot } from "../helpers/snapshot.js";
 
 const DAY = 86_400_000;
+let master: Master;
 let root: string;
-let pki: Pki;
-let signer: Signer;
-let server: TestServer;
-let files = new Map<string, Buffer>();
-let masterNow: Date | null = null;
 let dirs: AgentDirs;
 let unitsDir: string;
 let size: number;
@@ -43,13 +29,8 @@ let size: number;
 const unit = (exec: string) => `[Service]\nExecStart=${exec}\n`;
 
 before(async () => {
-  root = await mkdtemp(join(tmpdir(), "du-plan-"));
-  pki = makePki(root);
-  signer = await makeSigner(join(root, "key"));
-  server = await startMtlsServer(pki, (req, res) => {
-    if (masterNow) res.setHeader("date", masterNow.toUTCString());
-    staticFiles(files)(req, res);
-  });
+  master = await startMaster("du-plan-");
+  root = master.root;
   const tarball = await buildReleaseTarball(root, {
     version: "1.1.0",
     sha: "1100000bbbb",
@@ -61,8 +42,8 @@ before(async () => {
   });
   const bytes = await readFile(tarball);
   size = bytes.length;
-  files = signedFeed(
-    signer,
+  master.files = signedFeed(
+    master.signer,
     manifestDoc({
       expires: new Date(Date.now() + 30 * DAY).toISOString(),
       releases: [
@@ -75,14 +56,20 @@ before(async () => {
       ],
     }),
   );
-  files.set(`/feed/${basename(tarball)}`, bytes);
+  master.files.set(`/feed/${basename(tarball)}`, bytes);
   unitsDir = join(root, "host/etc/systemd/system");
   await mkdir(join(root, "host"), { recursive: true });
-  dirs = await runningHost(join(root, "host"), pki, signer, `${server.url}/feed`, {
-    pin: { min_age: "1d" },
-    schedule: { windows: ["Sat 02:00-04:00"], timezone: "UTC" },
-    units: { dir: unitsDir },
-  });
+  dirs = await runningHost(
+    join(root, "host"),
+    master.pki,
+    master.signer,
+    `${master.server.url}/feed`,
+    {
+      pin: { min_age: "1d" },
+      schedule: { windows: ["Sat 02:00-04:00"], timezone: "UTC" },
+      units: { dir: unitsDir },
+    },
+  );
   // what runs now: the 1.0.0 unit; the previous release 0.9.0 had an older one
   await mkdir(unitsDir, { recursive: true });
   await writeFile(
@@ -100,23 +87,20 @@ before(async () => {
     unit("/opt/decnet/venv/bin/decnet agent --old-flag"),
   );
 });
-after(async () => {
-  await server.close();
-  await rm(root, { recursive: true, force: true });
-});
+after(() => master.close());
 
 test("plan --json: the decision and every reason, field by field, and nothing changed", async () => {
   const friday = new Date(Date.now());
   friday.setUTCHours(12, 0, 0, 0);
   while (friday.getUTCDay() !== 5 || friday.getTime() <= Date.now())
     friday.setTime(friday.getTime() + DAY);
-  masterNow = friday;
+  master.date = friday;
   const before = {
     install: await snapshot(dirs.installDir),
     state: await snapshot(dirs.stateDir),
     units: await snapshot(unitsDir),
   };
-  server.requests.length = 0;
+  master.server.requests.length = 0;
   const plan = await runPlan(await loadConfig(dirs.configFile), agentDeps({ now: () => friday }));
 
   const seen = friday.toISOString();
@@ -173,8 +157,8 @@ test("plan --json: the decision and every reason, field by field, and nothing ch
   assert.deepEqual(
     pre.certificates.map((c) => [c.what, c.path, c.problem, c.warning]),
     [
-      ["client certificate (feed.cert)", pki.client.cert, null, null],
-      ["CA (feed.ca)", pki.ca, null, null],
+      ["client certificate (feed.cert)", master.pki.client.cert, null, null],
+      ["CA (feed.ca)", master.pki.ca, null, null],
     ],
   );
   assert.deepEqual(pre.clock, { server_date: friday.toUTCString(), skew_s: 0 });
@@ -214,13 +198,13 @@ test("plan --json: the decision and every reason, field by field, and nothing ch
   assert.deepEqual(await snapshot(dirs.installDir), before.install);
   assert.deepEqual(await snapshot(dirs.stateDir), before.state);
   assert.deepEqual(await snapshot(unitsDir), before.units);
-  const asked = server.requests.filter((r) => r.path === "/feed/manifest.json");
+  const asked = master.server.requests.filter((r) => r.path === "/feed/manifest.json");
   assert.equal(asked.length, 1);
   assert.equal(asked[0]?.headers["if-none-match"], undefined);
 });
 
 test("the plan command prints the same as one JSON object, and a readable summary", async () => {
-  masterNow = null;
+  master.date = null;
   const json = await runCli(["plan", "--config", dirs.configFile, "--json"]);
   assert.equal(json.code, 0, json.stderr);
   const plan = JSON.parse(json.stdout);

@@ -6,72 +6,39 @@
  * the master, once a day, even when there is nothing to update.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runUpdate } from "../../src/agent/update.js";
 import { loadConfig } from "../../src/config/load.js";
 import { agentDeps } from "../helpers/deps.js";
-import {
-  type AgentDirs,
-  makeSigner,
-  manifestDoc,
-  release,
-  runningHost,
-  type Signer,
-  signedFeed,
-} from "../helpers/feed.js";
-import {
-  startMtlsServer,
-  staticFiles,
-  type TestServer,
-  withReports,
-} from "../helpers/mtls-server.js";
-import { makePki, type Pki } from "../helpers/pki.js";
+import { type AgentDirs, manifestDoc, release, runningHost, signedFeed } from "../helpers/feed.js";
+import { type Master, startMaster } from "../helpers/master.js";
 import { snapshot } from "../helpers/snapshot.js";
 import { tempDir } from "../helpers/tmp.js";
 
-let root: string;
-let pki: Pki;
-let signer: Signer;
-let server: TestServer;
-let files = new Map<string, Buffer>();
-let reports: Array<Record<string, unknown>> = [];
-/** What the master's Date header says (null: its own clock). */
-let masterDate: Date | null = null;
+let master: Master;
 
 before(async () => {
-  root = await mkdtemp(join(tmpdir(), "du-preflight-"));
-  pki = makePki(root);
-  signer = await makeSigner(join(root, "key"));
-  const receiver = withReports((req, res) => {
-    if (masterDate) res.setHeader("date", masterDate.toUTCString());
-    staticFiles(files)(req, res);
-  }, reports);
-  reports = receiver.reports;
-  server = await startMtlsServer(pki, receiver.handler);
+  master = await startMaster("du-preflight-");
 });
-after(async () => {
-  await server.close();
-  await rm(root, { recursive: true, force: true });
-});
+after(() => master.close());
 
 async function host(
   t: Parameters<typeof tempDir>[0],
   target: Record<string, unknown> = {},
   feed: Record<string, string> = {},
 ): Promise<AgentDirs> {
-  files = signedFeed(
-    signer,
+  master.files = signedFeed(
+    master.signer,
     manifestDoc({
       releases: [release("1.0.0", "1000000aaaa"), release("1.1.0", "1100000bbbb", target)],
     }),
   );
-  reports.length = 0;
-  masterDate = null;
-  return runningHost(await tempDir(t), pki, signer, `${server.url}/feed`, {
-    feed: { report_url: `${server.url}/reports`, ...feed },
+  master.reports.length = 0;
+  master.date = null;
+  return runningHost(await tempDir(t), master.pki, master.signer, `${master.server.url}/feed`, {
+    feed: { report_url: `${master.server.url}/master.reports`, ...feed },
     retry: { max_install_attempts: 2 },
   });
 }
@@ -105,7 +72,7 @@ async function failPreflight(dirs: AgentDirs, n: number, code: string, message: 
   assert.equal(after.retries["1100000bbbb"].install_failures, 0);
   assert.deepEqual(after.update_times, [], "no update ran, none counted against the budget");
   assert.deepEqual(
-    reports.map((r) => [r.status, (r.error as string).slice(0, 10)]),
+    master.reports.map((r) => [r.status, (r.error as string).slice(0, 10)]),
     Array.from({ length: n }, () => ["failed", "preflight:"]),
   );
 }
@@ -125,7 +92,7 @@ describe("preflight", () => {
 
   test("a host clock 10 minutes off the master's is E_CLOCK", async (t) => {
     const dirs = await host(t);
-    masterDate = new Date(Date.now() - 10 * 60_000);
+    master.date = new Date(Date.now() - 10 * 60_000);
     await failPreflight(
       dirs,
       3,
@@ -137,18 +104,18 @@ describe("preflight", () => {
   test("a client certificate that expires within 7 days is reported, once a day, with nothing to update", async (t) => {
     const end = new Date(Date.now() + 3 * 86_400_000);
     const stamp = (d: Date) => `${d.toISOString().replace(/[-:T]/g, "").slice(0, 14)}Z`;
-    const short = pki.issue("short-lived-client", {
+    const short = master.pki.issue("short-lived-client", {
       clientAuth: true,
       validity: { start: stamp(new Date(Date.now() - 86_400_000)), end: stamp(end) },
     });
     const dirs = await host(t, {}, { cert: short.cert, key: short.key });
     // nothing to update: the host already runs the latest
-    files = signedFeed(signer, manifestDoc({ latest: "1.0.0" }));
+    master.files = signedFeed(master.signer, manifestDoc({ latest: "1.0.0" }));
     const now = new Date();
     const first = await update(dirs, now);
     assert.equal(first.status, "up_to_date");
-    assert.equal(reports.length, 1);
-    const warning = reports[0] as Record<string, unknown>;
+    assert.equal(master.reports.length, 1);
+    const warning = master.reports[0] as Record<string, unknown>;
     assert.equal(warning.status, "warning");
     assert.equal(warning.error, null);
     assert.match(
@@ -158,8 +125,8 @@ describe("preflight", () => {
       ),
     );
     await update(dirs, new Date(now.getTime() + 3600_000));
-    assert.equal(reports.length, 1, "not again within the day");
+    assert.equal(master.reports.length, 1, "not again within the day");
     await update(dirs, new Date(now.getTime() + 86_400_000));
-    assert.equal(reports.length, 2, "again a day later");
+    assert.equal(master.reports.length, 2, "again a day later");
   });
 });
