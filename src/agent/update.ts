@@ -26,7 +26,7 @@ import {
   settleFailedTrial,
   trialStarts,
 } from "../self-update/trial.js";
-import { backOff, type CycleVerdict, recordOutcome } from "../state/failures.js";
+import { backOff, type CycleVerdict, recordFailure, recordOutcome } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
 import { checkRecord, loadState, type State, StateMovedAside, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
@@ -309,14 +309,7 @@ async function updateCycle(
       { code: failure.code, sha: to.sha, version: to.version },
       `Update: ${oneLine(failure)}.`,
     );
-    recordOutcome(state, {
-      target: decision.target,
-      verdict: "failed",
-      code: failure.code,
-      error: oneLine(failure),
-      maxInstallAttempts: config.retry.max_install_attempts,
-      now: deps.now(),
-    });
+    recordFailure(state, decision.target, failure, config.retry.max_install_attempts, deps.now());
     await record(paths.state, state, deps.now(), "failed", failure, manifest.serial);
     const steps = [fetchStep, preflightStep];
     return {

@@ -25,7 +25,7 @@ import { downloadRelease, verifyDownload } from "../pipeline/steps/download.js";
 import { extractRelease } from "../pipeline/steps/extract.js";
 import { exists, rotateSlots, undoRotation } from "../pipeline/steps/slots.js";
 import type { ReleaseRef } from "../report/build.js";
-import { backOff, recordOutcome } from "../state/failures.js";
+import { backOff, recordFailure } from "../state/failures.js";
 import { checkRecord, loadState, type State, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import type { SelfPaths } from "./paths.js";
@@ -134,14 +134,7 @@ export async function runSelfCycle(config: Config, deps: AgentDeps): Promise<Sel
     await installSelf(selfConfig, paths, decision.target, inflight, deps);
   } catch (error) {
     const failure = isUpdaterError(error) ? error : fsError(error, "self-update");
-    recordOutcome(state, {
-      target: decision.target,
-      verdict: "failed",
-      code: failure.code,
-      error: oneLine(failure),
-      maxInstallAttempts: config.retry.max_install_attempts,
-      now: deps.now(),
-    });
+    recordFailure(state, decision.target, failure, config.retry.max_install_attempts, deps.now());
     await record(paths, state, deps.now(), "failed", failure, manifest.serial);
     deps.log.error(
       { component: "updater", code: failure.code, version: to.version },

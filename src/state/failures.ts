@@ -8,7 +8,7 @@
  * never mark it: they are retried, skipping 1, 2, 4 ... cycles in between
  * (at most 6 h apart), so a broken mirror does not hammer the master.
  */
-import type { ErrorCode } from "../errors.js";
+import { type ErrorCode, oneLine, type UpdaterError } from "../errors.js";
 import type { Release } from "../feed/manifest.js";
 import type { State } from "./store.js";
 
@@ -66,6 +66,24 @@ export function recordOutcome(state: State, input: OutcomeInput): "marked" | "re
     error: input.error ?? "unknown",
   };
   return "retry";
+}
+
+/** A cycle that failed before anything live changed: the error's code decides whether it counts. */
+export function recordFailure(
+  state: State,
+  target: OutcomeInput["target"],
+  failure: UpdaterError,
+  maxInstallAttempts: number,
+  now: Date,
+): "marked" | "retry" | "cleared" {
+  return recordOutcome(state, {
+    target,
+    verdict: "failed",
+    code: failure.code,
+    error: oneLine(failure),
+    maxInstallAttempts,
+    now,
+  });
 }
 
 /**
