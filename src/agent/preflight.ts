@@ -22,9 +22,8 @@ import { tarballPath } from "../pipeline/steps/download.js";
 export const CERT_WARNING_DAYS = 7;
 /** More skew than this and expiry checks (manifest, TLS) cannot be trusted. */
 export const MAX_CLOCK_SKEW_S = 300;
-/** The unpacked release and its venv, from the tarball's size: generous, as pip's wheels unpack large. */
+/** The unpacked release from the tarball's size: generous, as wheels unpack large; plus limits.install_reserve_bytes for the venv. */
 export const INSTALL_SPACE_FACTOR = 4;
-const INSTALL_SPACE_EXTRA_BYTES = 64 * 1024 * 1024;
 
 export interface DiskNeed {
   path: string;
@@ -137,7 +136,7 @@ export async function runPreflight(input: {
   const install: DiskNeed = {
     path: config.install_dir,
     free_bytes: await freeBytes(config.install_dir),
-    needed_bytes: target.size * INSTALL_SPACE_FACTOR + INSTALL_SPACE_EXTRA_BYTES,
+    needed_bytes: target.size * INSTALL_SPACE_FACTOR + config.limits.install_reserve_bytes,
   };
   const certificates = await certificateFindings(config, input.now);
   const serverMs = input.serverDate ? Date.parse(input.serverDate) : Number.NaN;

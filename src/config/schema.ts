@@ -328,6 +328,12 @@ export const SCHEMA: Record<string, KeySpec> = {
     default: 200_000,
     doc: "Number of entries in a tarball.",
   },
+  "limits.install_reserve_bytes": {
+    expected: "an integer >= 0",
+    schema: z.number().int().min(0),
+    default: 64 * 1024 * 1024,
+    doc: "Preflight wants this much free under install_dir beyond 4 x the tarball's size (the new venv: python and pip alone are tens of MiB).",
+  },
   "limits.max_updates_per_day": {
     expected: "an integer > 0",
     schema: positiveInt,

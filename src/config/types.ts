@@ -64,6 +64,7 @@ export interface Config {
     max_download_bytes: number;
     max_unpacked_bytes: number;
     max_entries: number;
+    install_reserve_bytes: number;
     max_updates_per_day: number;
   };
   metrics: { textfile?: string };

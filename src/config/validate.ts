@@ -166,6 +166,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       max_download_bytes: get("limits.max_download_bytes"),
       max_unpacked_bytes: get("limits.max_unpacked_bytes"),
       max_entries: get("limits.max_entries"),
+      install_reserve_bytes: get("limits.install_reserve_bytes"),
       max_updates_per_day: get("limits.max_updates_per_day"),
     },
     metrics: { textfile: get("metrics.textfile") },

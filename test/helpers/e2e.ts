@@ -86,6 +86,8 @@ export async function writeHostConfig(
       backoff_s: 0.2,
       soak_s: 0.6,
     },
+    // one host goes through many updates in a test; the default budget of 4 a day would hold it
+    limits: { max_updates_per_day: 1000 },
     log: { level: "warn" },
     ...((options.extra ?? {}) as Record<string, Record<string, string>>),
   });

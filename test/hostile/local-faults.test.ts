@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,6 +44,8 @@ let signer: Signer;
 let server: TestServer;
 let files = new Map<string, Buffer>();
 const mounts: string[] = [];
+/** Runs when a tarball is asked for: after preflight, before the body (a disk that fills meanwhile). */
+let beforeTarball: (() => void) | null = null;
 
 function canMount(): boolean {
   if (process.getuid?.() !== 0) return false;
@@ -64,7 +67,10 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), "du-local-faults-"));
   pki = makePki(root);
   signer = await makeSigner(join(root, "key"));
-  server = await startMtlsServer(pki, (req, res) => staticFiles(files)(req, res));
+  server = await startMtlsServer(pki, (req, res) => {
+    if (req.url?.endsWith(".tar.gz")) beforeTarball?.();
+    staticFiles(files)(req, res);
+  });
 });
 after(async () => {
   for (const dir of mounts.reverse()) spawnSync("umount", ["-l", dir]);
@@ -87,6 +93,8 @@ async function host(
   if (options.stateSize) mountTmpfs(stateDir, options.stateSize);
   const dirs = await runningHost(dir, pki, signer, `${server.url}/feed`, {
     feed: { report_url: `${server.url}/reports` },
+    // the faults below are mid-operation ones; preflight's venv reserve would stop them earlier
+    limits: { install_reserve_bytes: 0 },
     ...options.extra,
   } as never);
   return dirs;
@@ -110,9 +118,14 @@ async function pendingReport(dirs: AgentDirs): Promise<string> {
 
 describe("a full disk", { skip: MOUNT_SKIP }, () => {
   test("during download: E_DISK, no partial file, the live release and pending reports kept", async () => {
-    const dirs = await host({ stateSize: "256k" });
+    const dirs = await host({ stateSize: "2m" });
     const pending = await pendingReport(dirs);
-    publish(randomBytes(1024 * 1024)); // incompressible: 1 MiB cannot fit in 256 KiB
+    publish(randomBytes(1024 * 1024)); // incompressible: preflight sees room for 1 MiB...
+    // ...then something else fills the disk between preflight and the download
+    beforeTarball = () => {
+      writeFileSync(join(dirs.stateDir, "filler"), Buffer.alloc(1024 * 1024 + 512 * 1024));
+      beforeTarball = null;
+    };
     const install = await snapshot(dirs.installDir);
     const result = await runUpdate(await loadAgentConfig(dirs), agentDeps(), { force: false });
     assert.equal(result.code, "E_DISK", result.error ?? "");
@@ -120,6 +133,29 @@ describe("a full disk", { skip: MOUNT_SKIP }, () => {
     assert.deepEqual(await readdir(join(dirs.stateDir, "downloads")), []);
     assert.deepEqual(await snapshot(dirs.installDir), install);
     assert.ok((await readdir(join(dirs.stateDir, "outbox"))).includes(pending));
+  });
+
+  test("too small for the download: preflight refuses before the tarball is asked for", async () => {
+    const dirs = await host({ stateSize: "256k" });
+    const pending = await pendingReport(dirs);
+    publish(randomBytes(1024 * 1024));
+    const install = await snapshot(dirs.installDir);
+    server.requests.length = 0;
+    const result = await runUpdate(await loadAgentConfig(dirs), agentDeps(), { force: false });
+    assert.equal(result.code, "E_DISK", result.error ?? "");
+    assert.match(
+      result.error ?? "",
+      /^preflight: .*\/downloads has 0\.\d MiB free, the download of 2\.0\.0 \(1\.0 MiB\) needs 1\.0 MiB$/,
+    );
+    assert.deepEqual(
+      server.requests.filter((r) => r.path.endsWith(".tar.gz")),
+      [],
+      "nothing was downloaded",
+    );
+    assert.deepEqual(await snapshot(dirs.installDir), install);
+    assert.ok((await readdir(join(dirs.stateDir, "outbox"))).includes(pending));
+    const state = await loadState(join(dirs.stateDir, "state.json"));
+    assert.deepEqual(state.failed_releases, {});
   });
 
   test("during extraction: E_DISK, staging removed, the live release kept", async () => {
