@@ -108,6 +108,8 @@ export async function writeBenchHost(
       key: pki.client.key,
       soak_s: 1,
     },
+    // a benchmark host updates many times in a row; the default budget of 4 a day would hold it
+    limits: { max_updates_per_day: 1000 },
     log: { level: "info" },
   };
   for (const [table, values] of Object.entries(extra))
