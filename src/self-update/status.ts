@@ -7,7 +7,7 @@ import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/types.js";
 import { readReleaseFile } from "../layout/release-file.js";
-import { type CheckRecord, type FailedRelease, loadState, type State } from "../state/store.js";
+import { type CheckRecord, type FailedRelease, peekState, type State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { TRIAL_STARTS } from "./paths.js";
 import { pathsOf, trialStarts } from "./trial.js";
@@ -48,9 +48,10 @@ async function slot(dir: string): Promise<UpdaterSlot | null> {
   return { sha: "unknown", version: pkg.version, installed_at: null };
 }
 
-/** The feed state of the updater, or null when it cannot be read (status must still answer). */
+/** The feed state of the updater, read without side effects; null when it cannot be read (status must still answer). */
 async function selfState(config: Config): Promise<State | null> {
-  return loadState(pathsOf(config).state.state).catch(() => null);
+  const { state, problem } = await peekState(pathsOf(config).state.state);
+  return problem === null ? state : null;
 }
 
 export async function updaterStatus(config: Config): Promise<UpdaterStatus> {
