@@ -11,7 +11,7 @@
  * - this host's clock against the master's Date header.
  */
 import { X509Certificate } from "node:crypto";
-import { access, readFile, statfs } from "node:fs/promises";
+import { access, readFile, stat, statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Config } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
@@ -69,6 +69,37 @@ async function freeBytes(path: string): Promise<number> {
   }
 }
 
+type Validity = { validFrom: string; validTo: string } | { error: string };
+
+/**
+ * Parsed validity per file, kept while the file's size, mtime and inode stay
+ * the same: the daemon checks every cycle, and parsing two certificates was
+ * 1.3 ms of a 15 ms cycle (bench idle-cycle).
+ */
+const validityCache = new Map<string, { key: string; validity: Validity }>();
+
+async function validityOf(path: string): Promise<Validity> {
+  let key: string;
+  try {
+    const info = await stat(path);
+    key = `${info.size}:${info.mtimeMs}:${info.ino}`;
+  } catch (error) {
+    return { error: `cannot read it (${(error as NodeJS.ErrnoException).code ?? "error"})` };
+  }
+  const cached = validityCache.get(path);
+  if (cached?.key === key) return cached.validity;
+  let validity: Validity;
+  try {
+    const cert = new X509Certificate(await readFile(path));
+    validity = { validFrom: cert.validFrom, validTo: cert.validTo };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    validity = { error: code ? `cannot read it (${code})` : "not a PEM certificate" };
+  }
+  validityCache.set(path, { key, validity });
+  return validity;
+}
+
 export async function certificateFindings(
   config: Config,
   now: Date,
@@ -80,16 +111,13 @@ export async function certificateFindings(
   ];
   for (const [what, path] of pairs) {
     if (path === undefined) continue;
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(await readFile(path));
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+    const cert = await validityOf(path);
+    if ("error" in cert) {
       findings.push({
         what,
         path,
         expires: null,
-        problem: `${what} ${path}: ${code ? `cannot read it (${code})` : "not a PEM certificate"}`,
+        problem: `${what} ${path}: ${cert.error}`,
         warning: null,
       });
       continue;

@@ -13,6 +13,7 @@
  * master drops the duplicate.
  */
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentDeps } from "../agent/deps.js";
@@ -67,6 +68,8 @@ async function readSelfInflight(paths: SelfPaths): Promise<SelfInflight | null> 
 
 /** The launcher's start count, or null when no release is on trial. */
 export async function trialStarts(paths: SelfPaths): Promise<number | null> {
+  // Asked every cycle and almost always absent: a stat costs microseconds, a failed read a rejected promise.
+  if (!existsSync(paths.trial)) return null;
   const text = await readFile(paths.trial, "utf8").catch(() => null);
   if (text === null) return null;
   const starts = Number.parseInt(text.trim(), 10);
@@ -187,10 +190,9 @@ export async function commitOnStoredManifest(
 /** Reports a trial the launcher gave up on, marks that release failed, and tidies its slot. */
 export async function settleFailedTrial(config: Config, deps: AgentDeps): Promise<void> {
   const paths = pathsOf(config);
+  if (!existsSync(paths.trialFailed)) return; // every cycle; see trialStarts
   const left = await readJson(paths.trialFailed);
-  if (left === null) {
-    return;
-  }
+  if (left === null) return;
   const failedSlot = typeof left.failed_slot === "string" ? left.failed_slot : null;
   const starts = typeof left.starts === "number" ? left.starts : TRIAL_STARTS;
   const failed = failedSlot ? await readReleaseFile(failedSlot) : null;
