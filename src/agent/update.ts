@@ -19,13 +19,7 @@ import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "..
 import { pendingReports } from "../report/outbox.js";
 import { runSelfCycle, type SelfResult } from "../self-update/cycle.js";
 import { updaterMetrics } from "../self-update/status.js";
-import {
-  commitOnStoredManifest,
-  commitTrial,
-  pathsOf,
-  settleFailedTrial,
-  trialStarts,
-} from "../self-update/trial.js";
+import { commitTrial, pathsOf, settleFailedTrial, trialStarts } from "../self-update/trial.js";
 import { backOff, type CycleVerdict, recordFailure, recordOutcome } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
 import { checkRecord, loadState, type State, StateMovedAside, saveState } from "../state/store.js";
@@ -95,12 +89,6 @@ export async function runUpdate(
       // A corrupt state file is reported: the master should know this host refuses manifests.
       if (error instanceof StateMovedAside)
         await fileReport(config, deps, stateReport(config, deps, error));
-      await commitOnStoredManifest(config, deps, error).catch((reason) =>
-        deps.log.error(
-          { component: "updater", code: isUpdaterError(reason) ? reason.code : "E_IO" },
-          `Could not commit this updater release on the stored manifest: ${oneLine(reason)}`,
-        ),
-      );
       // DECNET's feed failing must not keep the updater from updating itself.
       await selfCycle(config, deps);
       throw error;

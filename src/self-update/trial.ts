@@ -19,10 +19,7 @@ import { join } from "node:path";
 import type { AgentDeps } from "../agent/deps.js";
 import { fileReport } from "../agent/reports.js";
 import type { Config } from "../config/types.js";
-import { isUpdaterError } from "../errors.js";
-import { acceptManifest } from "../feed/accept.js";
 import { writeFileAtomic } from "../fs/atomic.js";
-import { statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
 import { recordOutcome } from "../state/failures.js";
@@ -150,41 +147,6 @@ export async function commitTrial(config: Config, deps: AgentDeps): Promise<void
     { component: "updater", version: UPDATER_VERSION, sha: active?.sha ?? null, starts },
     `Updater ${UPDATER_VERSION} committed itself after ${starts} start(s) on trial.`,
   );
-}
-
-/** Feed failures that say nothing about the release on trial: the master or the path to it is down. */
-const UNREACHABLE = new Set(["E_NETWORK", "E_TIMEOUT", "E_HTTP_STATUS"]);
-
-/**
- * A cycle whose feed could not be reached still lets a release on trial
- * commit on the last manifest this host accepted, verified again now by this
- * release (signature, rules, serial). Without it, a timer host whose master
- * is down for 3 runs would put a good release back and mark it failed.
- */
-export async function commitOnStoredManifest(
-  config: Config,
-  deps: AgentDeps,
-  failure: unknown,
-): Promise<void> {
-  if (!isUpdaterError(failure) || !UNREACHABLE.has(failure.code)) return;
-  const paths = pathsOf(config);
-  if ((await trialStarts(paths)) === null) return;
-  const stored = statePaths(config.state_dir);
-  const state = await loadState(stored.state);
-  acceptManifest({
-    bytes: await readFile(stored.manifest),
-    signature: await readFile(stored.manifestSignature, "utf8"),
-    trustedKeys: config.feed.trusted_keys,
-    channel: config.feed.channel,
-    now: deps.now(),
-    highestSerial: state.highest_serial,
-    acceptedSha256: state.manifest_sha256,
-  });
-  deps.log.warn(
-    { component: "updater", code: failure.code },
-    "The feed is unreachable; this release verified the stored manifest instead.",
-  );
-  await commitTrial(config, deps);
 }
 
 /** Reports a trial the launcher gave up on, marks that release failed, and tidies its slot. */
