@@ -28,16 +28,9 @@ import type { ReleaseRef } from "../report/build.js";
 import { backOff, recordFailure } from "../state/failures.js";
 import { checkRecord, loadState, type State, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import type { SelfPaths } from "./paths.js";
+import { pathsOf, type SelfPaths, trialStarts } from "./paths.js";
 import { runningRelease } from "./running.js";
-import {
-  commitTrial,
-  pathsOf,
-  type SelfInflight,
-  selfReport,
-  trialStarts,
-  writeSelfInflight,
-} from "./trial.js";
+import { commitTrial, type SelfInflight, selfReport, writeSelfInflight } from "./trial.js";
 
 export type SelfStatus =
   | "disabled"

@@ -6,7 +6,10 @@
  * updater's feed can never roll back the app feed's serial or the other way
  * round. Reports share the one outbox.
  */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { Config } from "../config/types.js";
 import { type InstallPaths, installPaths, type StatePaths, statePaths } from "../layout/paths.js";
 
 export interface SelfPaths {
@@ -33,3 +36,18 @@ export function selfPaths(installDir: string, stateDir: string): SelfPaths {
 
 /** The launcher's rule (launcher/decnet-updater-launch): this many starts without a commit roll back. */
 export const TRIAL_STARTS = 3;
+
+/** The self-update paths of a configuration. */
+export function pathsOf(config: Config): SelfPaths {
+  return selfPaths(config.self_update.install_dir, config.state_dir);
+}
+
+/** The launcher's start count, or null when no release is on trial. */
+export async function trialStarts(paths: SelfPaths): Promise<number | null> {
+  // Asked every cycle and almost always absent: a stat costs microseconds, a failed read a rejected promise.
+  if (!existsSync(paths.trial)) return null;
+  const text = await readFile(paths.trial, "utf8").catch(() => null);
+  if (text === null) return null;
+  const starts = Number.parseInt(text.trim(), 10);
+  return Number.isNaN(starts) ? 0 : starts;
+}

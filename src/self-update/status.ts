@@ -9,8 +9,7 @@ import type { Config } from "../config/types.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { type CheckRecord, type FailedRelease, peekState, type State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { TRIAL_STARTS } from "./paths.js";
-import { pathsOf, trialStarts } from "./trial.js";
+import { pathsOf, TRIAL_STARTS, trialStarts } from "./paths.js";
 
 export interface UpdaterSlot {
   sha: string;

@@ -25,7 +25,7 @@ import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "..
 import { recordOutcome } from "../state/failures.js";
 import { checkRecord, loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { type SelfPaths, selfPaths, TRIAL_STARTS } from "./paths.js";
+import { pathsOf, type SelfPaths, TRIAL_STARTS, trialStarts } from "./paths.js";
 import { runningRelease } from "./running.js";
 
 /** What a self-update wrote before it flipped `current` (state_dir/self/inflight.json). */
@@ -37,10 +37,6 @@ export interface SelfInflight {
   from: ReleaseRef | null;
   to: ReleaseRef;
   steps: Array<{ name: string; ms: number; ok: boolean }>;
-}
-
-export function pathsOf(config: Config): SelfPaths {
-  return selfPaths(config.self_update.install_dir, config.state_dir);
 }
 
 export async function writeSelfInflight(paths: SelfPaths, record: SelfInflight): Promise<void> {
@@ -61,16 +57,6 @@ async function readSelfInflight(paths: SelfPaths): Promise<SelfInflight | null> 
   const to = doc?.to as ReleaseRef | undefined;
   if (!doc || typeof doc.report_id !== "string" || typeof to?.sha !== "string") return null;
   return doc as unknown as SelfInflight;
-}
-
-/** The launcher's start count, or null when no release is on trial. */
-export async function trialStarts(paths: SelfPaths): Promise<number | null> {
-  // Asked every cycle and almost always absent: a stat costs microseconds, a failed read a rejected promise.
-  if (!existsSync(paths.trial)) return null;
-  const text = await readFile(paths.trial, "utf8").catch(() => null);
-  if (text === null) return null;
-  const starts = Number.parseInt(text.trim(), 10);
-  return Number.isNaN(starts) ? 0 : starts;
 }
 
 /** A report about the updater's own release, under the id its install chose. */
