@@ -10,7 +10,7 @@ import { acquireLock } from "../state/lock.js";
 import { loadState, type State, saveState } from "../state/store.js";
 import { decide } from "./decide.js";
 import type { AgentDeps } from "./deps.js";
-import { evaluateGates } from "./gates.js";
+import { closedGate, waitReason } from "./gates.js";
 
 export interface ReleaseRef {
   sha: string;
@@ -58,15 +58,12 @@ async function check(config: Config, deps: AgentDeps): Promise<CheckResult> {
     );
     const current = { manifest, notModified };
     // What `update` would do now: an available update may still wait for a gate.
-    const closed =
-      decision.kind === "update"
-        ? evaluateGates(config, state, decision.target, deps.now()).find((gate) => !gate.open)
-        : undefined;
+    const closed = closedGate(config, state, decision, deps.now());
     const result: CheckResult = {
       status: STATUS_OF[decision.kind],
       from: active ? { sha: active.sha, version: active.version } : null,
       to: { sha: decision.target.sha, version: decision.target.version },
-      reason: closed ? `${decision.reason}; it waits: ${closed.reason}` : decision.reason,
+      reason: closed ? waitReason(decision.reason, closed) : decision.reason,
       manifest_serial: current.manifest.serial,
       not_modified: current.notModified,
     };

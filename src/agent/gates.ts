@@ -135,3 +135,23 @@ export function evaluateGates(
 export function noteUpdate(state: State, now: Date): void {
   state.update_times = [...recentUpdates(state, now), now.toISOString()];
 }
+
+/**
+ * The gate that holds back an update the decision wants, or undefined when
+ * none does (or the decision is not an update). `update`, `check` and `plan`
+ * all ask this, so they give the same answer and the same words.
+ */
+export function closedGate(
+  config: Config,
+  state: State,
+  decision: { kind: string; target: Release },
+  now: Date,
+): GateVerdict | undefined {
+  if (decision.kind !== "update") return undefined;
+  return evaluateGates(config, state, decision.target, now).find((gate) => !gate.open);
+}
+
+/** The decision's reason, with the gate that makes it wait. */
+export function waitReason(decisionReason: string, gate: GateVerdict): string {
+  return `${decisionReason}; it waits: ${gate.reason}`;
+}

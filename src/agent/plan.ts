@@ -28,7 +28,7 @@ import { type FailedRelease, peekState, type RetryRecord } from "../state/store.
 import { UPDATER_VERSION } from "../version.js";
 import { blockedShas } from "./decide.js";
 import { type AgentDeps, createFeedClient } from "./deps.js";
-import { evaluateGates, type GateVerdict, noteSightings } from "./gates.js";
+import { closedGate, evaluateGates, type GateVerdict, noteSightings, waitReason } from "./gates.js";
 import { requestDeadlineMs } from "./manifest-source.js";
 import { type Preflight, runPreflight } from "./preflight.js";
 
@@ -247,7 +247,7 @@ export async function runPlan(config: Config, deps: AgentDeps): Promise<Plan> {
   const target = decision.target;
   const pinned = config.pin.sha !== undefined || config.pin.version !== undefined;
   const gateList = evaluateGates(config, state, target, now);
-  const closed = decision.kind === "update" ? gateList.find((g) => !g.open) : undefined;
+  const closed = closedGate(config, state, decision, now);
   const backingOff = decision.kind === "update" && !closed ? backOff(state, target.sha, now) : null;
   const differs = target.sha !== active?.sha;
   const preflight = differs
@@ -265,7 +265,7 @@ export async function runPlan(config: Config, deps: AgentDeps): Promise<Plan> {
   let reason = decision.reason;
   if (closed) {
     status = "waiting";
-    reason = `${decision.reason}; it waits: ${closed.reason}`;
+    reason = waitReason(decision.reason, closed);
   } else if (backingOff) {
     status = "skipped";
     reason = backingOff;

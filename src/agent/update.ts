@@ -27,7 +27,7 @@ import { checkRecord, loadState, type State, StateMovedAside, saveState } from "
 import { UPDATER_VERSION } from "../version.js";
 import { type Decided, decide } from "./decide.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
-import { evaluateGates, noteUpdate } from "./gates.js";
+import { closedGate, noteUpdate, waitReason } from "./gates.js";
 import { runPreflight } from "./preflight.js";
 import { recover } from "./recover.js";
 import { fileReport, sendPendingReports } from "./reports.js";
@@ -233,10 +233,7 @@ async function updateCycle(
     });
 
   // The operator's gates (aging, window, budget): the update waits and the check says so.
-  const closed =
-    decision.kind === "update" && !options.force
-      ? evaluateGates(config, state, decision.target, deps.now()).find((gate) => !gate.open)
-      : undefined;
+  const closed = options.force ? undefined : closedGate(config, state, decision, deps.now());
   const backingOff =
     decision.kind === "update" && !options.force && !closed
       ? backOff(state, to.sha, deps.now())
@@ -246,7 +243,7 @@ async function updateCycle(
     let reason = backingOff ?? decision.reason;
     if (closed) {
       status = "held";
-      reason = `${decision.reason}; it waits: ${closed.reason}`;
+      reason = waitReason(decision.reason, closed);
     }
     deps.log.info({ status, sha: to.sha, version: to.version }, `Update: ${reason}.`);
     // A marked release's skip is reported once per manifest serial; a backoff skip is not reported.
