@@ -153,6 +153,7 @@ describe("the update budget (limits.max_updates_per_day)", () => {
         update_times: [at(-23 * HOUR), at(-HOUR)],
       }),
     );
+    const install = await snapshot(dirs.installDir);
     const stopped = await cycleAt(dirs, now);
     assert.equal(stopped.status, "held");
     const reason = `update budget used: 2 updates in the last 24 h (limits.max_updates_per_day = 2); the next is allowed at ${at(HOUR)}`;
@@ -163,6 +164,7 @@ describe("the update budget (limits.max_updates_per_day)", () => {
     const again = await cycleAt(dirs, new Date(now.getTime() + 10 * 60_000));
     assert.equal(again.status, "held");
     assert.equal(master.reports.length, 1, "reported once per target");
+    assert.deepEqual(await snapshot(dirs.installDir), install, "a held update changes nothing");
     assertPipelineRan(await cycleAt(dirs, new Date(now.getTime() + HOUR)));
     assert.deepEqual((await state(dirs)).update_times, [at(-HOUR), at(HOUR)]);
   });

@@ -145,15 +145,16 @@ after(async () => {
  * The operator's (or systemd's) way in: the launcher, nothing else. Async:
  * the feed server lives in this process and must keep answering.
  */
+/** A host's environment: node for the release's shebang, nothing of this checkout. */
+const hostEnv = (extra: Record<string, string> = {}) => ({
+  PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+  DECNET_UPDATER_INSTALL_DIR: updaterDir,
+  DECNET_UPDATER_LOG_FORMAT: "json",
+  ...extra,
+});
+
 async function launch(...args: string[]) {
-  return runProcess(launcher, args, {
-    env: {
-      // node for the release's shebang; nothing of this checkout
-      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-      DECNET_UPDATER_INSTALL_DIR: updaterDir,
-      DECNET_UPDATER_LOG_FORMAT: "json",
-    },
-  });
+  return runProcess(launcher, args, { env: hostEnv() });
 }
 
 async function update() {
@@ -416,11 +417,7 @@ test("the daemon off systemd re-executes through the launcher into the new relea
   reports.length = 0;
   // `run` as systemd would start it, but with no INVOCATION_ID: nobody else restarts it
   const daemon = spawn(launcher, ["run", "--config", host.configFile], {
-    env: {
-      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-      DECNET_UPDATER_INSTALL_DIR: updaterDir,
-      DECNET_UPDATER_LOG_FORMAT: "json",
-    },
+    env: hostEnv(),
     stdio: "ignore",
   });
   const [firstExit] = (await once(daemon, "exit")) as [number | null];
@@ -461,11 +458,7 @@ test("under systemd the daemon exits 99 for the unit to start the new release, a
     V6,
   );
   const daemon = spawn(launcher, ["run", "--config", host.configFile], {
-    env: {
-      PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
-      DECNET_UPDATER_INSTALL_DIR: updaterDir,
-      INVOCATION_ID: "0123456789abcdef0123456789abcdef",
-    },
+    env: hostEnv({ INVOCATION_ID: "0123456789abcdef0123456789abcdef" }),
     stdio: "ignore",
   });
   const [code] = (await once(daemon, "exit")) as [number | null];
