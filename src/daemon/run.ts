@@ -2,7 +2,8 @@
  * `run`: the daemon. Recovery first (under the lock), then a cycle on
  * `schedule.cron` in `schedule.timezone`, each after this host's fixed
  * offset into the splay (phase.ts), never two at once, plus one at start
- * when `run_on_start`.
+ * when `run_on_start` or when this updater release is on trial (it commits
+ * in a cycle).
  *
  * SIGTERM/SIGINT: idle, it stops at once; during a cycle it lets the update
  * finish (commit or rollback) and then stops. SIGHUP reloads and
@@ -23,7 +24,7 @@ import { runUpdate } from "../agent/update.js";
 import type { Config } from "../config/types.js";
 import { isUpdaterError, oneLine } from "../errors.js";
 import { readReleaseFile } from "../layout/release-file.js";
-import { selfPaths } from "../self-update/paths.js";
+import { pathsOf, trialStarts } from "../self-update/paths.js";
 import { runningRelease } from "../self-update/running.js";
 import { acquireLock } from "../state/lock.js";
 import { removeDaemonInfo, writeDaemonInfo } from "./info-file.js";
@@ -43,7 +44,7 @@ export const EXIT_RESTART = 99;
 
 /** The sha of the updater's active slot when this program is that slot's, else null (nothing to watch). */
 async function ownSlotSha(config: Config, deps: AgentDeps): Promise<string | null> {
-  const paths = selfPaths(config.self_update.install_dir, config.state_dir);
+  const paths = pathsOf(config);
   if (!(await runningRelease(paths, deps.env)).managed) return null;
   return (await readReleaseFile(paths.install.active))?.sha ?? "unknown";
 }
@@ -203,8 +204,13 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
       },
       "Daemon started.",
     );
-    if (config.schedule.run_on_start) {
-      void cycle("start"); // runs recovery first, under the cycle lock
+    // A release on trial commits in a cycle (a verified manifest); left to the
+    // first cron slot, restarts before it would count as failed starts and
+    // could roll back a good release, so it runs one at start whatever
+    // run_on_start says.
+    const onTrial = startedAs !== null && (await trialStarts(pathsOf(config))) !== null;
+    if (config.schedule.run_on_start || onTrial) {
+      void cycle(config.schedule.run_on_start ? "start" : "trial"); // recovery first, under the cycle lock
     } else {
       const lock = await acquireLock(config.state_dir);
       try {
