@@ -53,6 +53,79 @@ export async function readStored(paths: StatePaths, state: State): Promise<Buffe
   }
 }
 
+/** What one request to the feed brought, verified in memory (fetchManifest). */
+export type FetchedManifest =
+  | { kind: "not-modified"; serverDate: string | null }
+  | {
+      kind: "fetched";
+      accepted: Accepted;
+      /** The bytes as they came, for the caller that stores them. */
+      bytes: Buffer;
+      signature: string;
+      etag: string | null;
+      bytesRead: number;
+      serverDate: string | null;
+    };
+
+interface FetchInput {
+  /** null: ask for the whole manifest (the answer is never a 304). */
+  etag: string | null;
+  highestSerial: number | null;
+  acceptedSha256: string | null;
+  now: () => Date;
+}
+
+/**
+ * One request to the feed and the manifest's verification (signature,
+ * channel, expiry, serial), in memory: it writes nothing. The cycle stores
+ * what it returns (currentManifest); `plan` only looks at it.
+ */
+export async function fetchManifest(
+  config: Config,
+  input: FetchInput & { etag: null },
+): Promise<Extract<FetchedManifest, { kind: "fetched" }>>;
+export async function fetchManifest(config: Config, input: FetchInput): Promise<FetchedManifest>;
+export async function fetchManifest(config: Config, input: FetchInput): Promise<FetchedManifest> {
+  const client = await createFeedClient(config);
+  try {
+    const result = await fetchFeed({
+      client,
+      feedUrl: config.feed.url,
+      maxManifestBytes: config.feed.max_manifest_bytes,
+      deadlineMs: requestDeadlineMs(config),
+      etag: input.etag,
+    });
+    if (result.kind === "not-modified") {
+      if (input.etag === null)
+        throw new UpdaterError(
+          "E_HTTP_STATUS",
+          "manifest: HTTP 304 to a request without If-None-Match",
+        );
+      return { kind: "not-modified", serverDate: result.serverDate };
+    }
+    const accepted = acceptManifest({
+      bytes: result.manifest,
+      signature: result.signature,
+      trustedKeys: config.feed.trusted_keys,
+      channel: config.feed.channel,
+      now: input.now(),
+      highestSerial: input.highestSerial,
+      acceptedSha256: input.acceptedSha256,
+    });
+    return {
+      kind: "fetched",
+      accepted,
+      bytes: result.manifest,
+      signature: result.signature,
+      etag: result.etag,
+      bytesRead: result.bytesRead,
+      serverDate: result.serverDate,
+    };
+  } finally {
+    await client.close();
+  }
+}
+
 /**
  * `fresh`: ask without If-None-Match, so the answer is a manifest whose
  * signature is checked now (an updater release on trial commits only on that).
@@ -66,73 +139,54 @@ export async function currentManifest(
 ): Promise<CurrentManifest> {
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   const stored = await readStored(paths, state);
-  const client = await createFeedClient(config);
-  try {
-    const started = deps.monotonicMs();
-    const result = await fetchFeed({
-      client,
-      feedUrl: config.feed.url,
-      maxManifestBytes: config.feed.max_manifest_bytes,
-      deadlineMs: requestDeadlineMs(config),
-      etag: stored && !options.fresh ? state.etag : null,
-    });
-    const ms = Math.round(deps.monotonicMs() - started);
-    if (result.kind === "not-modified" && stored) {
-      const manifest = parseManifest(stored);
-      checkChannelAndExpiry(manifest, config.feed.channel, deps.now());
-      deps.log.info(
-        { step: "fetch", ms, serial: manifest.serial },
-        "Feed not modified; deciding from the stored manifest.",
-      );
-      return {
-        manifest,
-        sha256: state.manifest_sha256 as string,
-        notModified: true,
-        bytesRead: 0,
-        serverDate: result.serverDate,
-        receivedAt: deps.now(),
-      };
-    }
-    if (result.kind === "not-modified") {
-      throw new UpdaterError(
-        "E_HTTP_STATUS",
-        "manifest: HTTP 304 to a request without If-None-Match",
-      );
-    }
-    const accepted: Accepted = acceptManifest({
-      bytes: result.manifest,
-      signature: result.signature,
-      trustedKeys: config.feed.trusted_keys,
-      channel: config.feed.channel,
-      now: deps.now(),
-      highestSerial: state.highest_serial,
-      acceptedSha256: state.manifest_sha256,
-    });
-    await writeFileAtomic(paths.manifestSignature, result.signature, 0o600);
-    await writeFileAtomic(paths.manifest, result.manifest, 0o600);
-    state.highest_serial = accepted.manifest.serial;
-    state.manifest_sha256 = accepted.sha256;
-    state.etag = result.etag;
-    await saveState(paths.state, state);
+  const started = deps.monotonicMs();
+  const result = await fetchManifest(config, {
+    etag: stored && !options.fresh ? state.etag : null,
+    highestSerial: state.highest_serial,
+    acceptedSha256: state.manifest_sha256,
+    now: deps.now,
+  });
+  const ms = Math.round(deps.monotonicMs() - started);
+  if (result.kind === "not-modified") {
+    // an If-None-Match went out, so a stored manifest is there (fetchManifest refuses a 304 otherwise)
+    const manifest = parseManifest(stored as Buffer);
+    checkChannelAndExpiry(manifest, config.feed.channel, deps.now());
     deps.log.info(
-      {
-        step: "fetch",
-        ms,
-        serial: accepted.manifest.serial,
-        key_id: accepted.keyId,
-        bytes: result.bytesRead,
-      },
-      "Fetched and verified the manifest.",
+      { step: "fetch", ms, serial: manifest.serial },
+      "Feed not modified; deciding from the stored manifest.",
     );
     return {
-      manifest: accepted.manifest,
-      sha256: accepted.sha256,
-      notModified: false,
-      bytesRead: result.bytesRead,
+      manifest,
+      sha256: state.manifest_sha256 as string,
+      notModified: true,
+      bytesRead: 0,
       serverDate: result.serverDate,
       receivedAt: deps.now(),
     };
-  } finally {
-    await client.close();
   }
+  const { accepted } = result;
+  await writeFileAtomic(paths.manifestSignature, result.signature, 0o600);
+  await writeFileAtomic(paths.manifest, result.bytes, 0o600);
+  state.highest_serial = accepted.manifest.serial;
+  state.manifest_sha256 = accepted.sha256;
+  state.etag = result.etag;
+  await saveState(paths.state, state);
+  deps.log.info(
+    {
+      step: "fetch",
+      ms,
+      serial: accepted.manifest.serial,
+      key_id: accepted.keyId,
+      bytes: result.bytesRead,
+    },
+    "Fetched and verified the manifest.",
+  );
+  return {
+    manifest: accepted.manifest,
+    sha256: accepted.sha256,
+    notModified: false,
+    bytesRead: result.bytesRead,
+    serverDate: result.serverDate,
+    receivedAt: deps.now(),
+  };
 }

@@ -8,14 +8,14 @@
  * is removed afterwards.
  */
 import { execFile } from "node:child_process";
-import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Config } from "../config/types.js";
-import { oneLine, UpdaterError } from "../errors.js";
-import { acceptManifest, checkChannelAndExpiry } from "../feed/accept.js";
-import { feedFileUrl, fetchFeed } from "../feed/fetch.js";
+import { oneLine } from "../errors.js";
+import { checkChannelAndExpiry } from "../feed/accept.js";
+import { feedFileUrl } from "../feed/fetch.js";
 import { type Manifest, parseManifest, type Release } from "../feed/manifest.js";
 import { rolloutBucket, selectRelease } from "../feed/select.js";
 import { installPaths, statePaths } from "../layout/paths.js";
@@ -24,12 +24,12 @@ import { downloadRelease, tarballPath, verifyDownload } from "../pipeline/steps/
 import { extractRelease } from "../pipeline/steps/extract.js";
 import { planUnits, previewUnitChanges, type UnitFile } from "../pipeline/steps/units.js";
 import { backOff } from "../state/failures.js";
-import { type FailedRelease, peekState, type RetryRecord } from "../state/store.js";
+import { type FailedRelease, peekState, type RetryRecord, type State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { blockedShas } from "./decide.js";
 import { type AgentDeps, createFeedClient } from "./deps.js";
 import { closedGate, evaluateGates, type GateVerdict, noteSightings, waitReason } from "./gates.js";
-import { requestDeadlineMs } from "./manifest-source.js";
+import { fetchManifest, readStored } from "./manifest-source.js";
 import { type Preflight, runPreflight } from "./preflight.js";
 
 const execFileAsync = promisify(execFile);
@@ -76,8 +76,7 @@ const ref = (info: ReleaseInfo | null): SlotRef | null =>
 /** The manifest the next cycle would decide from, verified in memory; nothing stored. */
 async function peekManifest(
   config: Config,
-  highestSerial: number | null,
-  acceptedSha256: string | null,
+  state: State,
   deps: AgentDeps,
 ): Promise<{
   manifest: Manifest;
@@ -86,47 +85,26 @@ async function peekManifest(
   serverDate: string | null;
   receivedAt: Date;
 }> {
-  const paths = statePaths(config.state_dir);
-  const client = await createFeedClient(config);
   try {
-    const result = await fetchFeed({
-      client,
-      feedUrl: config.feed.url,
-      maxManifestBytes: config.feed.max_manifest_bytes,
-      deadlineMs: requestDeadlineMs(config),
+    // Whole (no If-None-Match): the plan shows what the master says now.
+    const fetched = await fetchManifest(config, {
       etag: null,
-    });
-    if (result.kind !== "fetched")
-      throw new UpdaterError(
-        "E_HTTP_STATUS",
-        "manifest: HTTP 304 to a request without If-None-Match",
-      );
-    const accepted = acceptManifest({
-      bytes: result.manifest,
-      signature: result.signature,
-      trustedKeys: config.feed.trusted_keys,
-      channel: config.feed.channel,
-      now: deps.now(),
-      highestSerial,
-      acceptedSha256,
+      highestSerial: state.highest_serial,
+      acceptedSha256: state.manifest_sha256,
+      now: deps.now,
     });
     return {
-      manifest: accepted.manifest,
+      manifest: fetched.accepted.manifest,
       source: "feed",
       error: null,
-      serverDate: result.serverDate,
+      serverDate: fetched.serverDate,
       receivedAt: deps.now(),
     };
   } catch (error) {
     // The feed cannot be reached or refused: the next cycle would fail; say what the stored one says.
-    let bytes: Buffer | null = null;
-    try {
-      bytes = await readFile(paths.manifest);
-    } catch {
-      bytes = null;
-    }
-    if (bytes === null) throw error;
-    const manifest = parseManifest(bytes);
+    const stored = await readStored(statePaths(config.state_dir), state);
+    if (stored === null) throw error;
+    const manifest = parseManifest(stored);
     checkChannelAndExpiry(manifest, config.feed.channel, deps.now());
     return {
       manifest,
@@ -135,8 +113,6 @@ async function peekManifest(
       serverDate: null,
       receivedAt: deps.now(),
     };
-  } finally {
-    await client.close();
   }
 }
 
@@ -231,7 +207,7 @@ export async function runPlan(config: Config, deps: AgentDeps): Promise<Plan> {
   // A copy: gates and backoff below work on it as the cycle would, and it is never saved.
   const { state, problem } = await peekState(paths.state);
   const now = deps.now();
-  const peeked = await peekManifest(config, state.highest_serial, state.manifest_sha256, deps);
+  const peeked = await peekManifest(config, state, deps);
   noteSightings(state, peeked.manifest, now);
   const active = await readReleaseFile(install.active);
   const prev = await readReleaseFile(install.prev);
