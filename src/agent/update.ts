@@ -23,7 +23,14 @@ import { updaterMetrics } from "../self-update/status.js";
 import { commitTrial, settleFailedTrial } from "../self-update/trial.js";
 import { backOff, type CycleVerdict, recordFailure, recordOutcome } from "../state/failures.js";
 import { acquireLock } from "../state/lock.js";
-import { checkRecord, loadState, type State, StateMovedAside, saveState } from "../state/store.js";
+import {
+  checkRecord,
+  countUpdate,
+  loadState,
+  type State,
+  StateMovedAside,
+  saveState,
+} from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { type Decided, decide } from "./decide.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
@@ -394,7 +401,7 @@ async function record(
   state.last_check = entry;
   state.last_result = entry;
   if ((UPDATE_RESULTS as readonly string[]).includes(status)) {
-    state.metrics.updates_total[status] = (state.metrics.updates_total[status] ?? 0) + 1;
+    countUpdate(state, status);
   }
   if (status === "updated" || status === "up_to_date" || status === "held")
     state.metrics.last_success_at = entry.at;

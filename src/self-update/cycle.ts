@@ -26,7 +26,7 @@ import { extractRelease } from "../pipeline/steps/extract.js";
 import { exists, rotateSlots, undoRotation } from "../pipeline/steps/slots.js";
 import type { ReleaseRef } from "../report/build.js";
 import { backOff, recordFailure } from "../state/failures.js";
-import { checkRecord, loadState, type State, saveState } from "../state/store.js";
+import { checkRecord, countUpdate, loadState, type State, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { pathsOf, type SelfPaths, trialStarts } from "./paths.js";
 import { runningRelease } from "./running.js";
@@ -279,8 +279,7 @@ async function record(
   state.last_check = entry;
   // The last result is the last attempt (installed or failed); checks that decide nothing only touch last_check.
   if (status === "installed" || status === "failed") state.last_result = entry;
-  if (status === "failed")
-    state.metrics.updates_total.failed = (state.metrics.updates_total.failed ?? 0) + 1;
+  if (status === "failed") countUpdate(state, "failed");
   if (isUpdaterError(error) && error.code === "E_STATE") return;
   await saveState(paths.state.state, state).catch(() => undefined);
 }

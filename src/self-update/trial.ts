@@ -23,7 +23,7 @@ import { writeFileAtomic } from "../fs/atomic.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
 import { recordOutcome } from "../state/failures.js";
-import { checkRecord, loadState, saveState } from "../state/store.js";
+import { checkRecord, countUpdate, loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { pathsOf, type SelfPaths, TRIAL_STARTS, trialStarts } from "./paths.js";
 import { runningRelease } from "./running.js";
@@ -110,7 +110,7 @@ export async function commitTrial(config: Config, deps: AgentDeps): Promise<void
       maxInstallAttempts: config.retry.max_install_attempts,
       now: deps.now(),
     });
-    selfState.metrics.updates_total.updated = (selfState.metrics.updates_total.updated ?? 0) + 1;
+    countUpdate(selfState, "updated");
     selfState.last_result = checkRecord(deps.now(), "updated", null, inflight.manifest_serial);
     await saveState(paths.state.state, selfState);
     await fileReport(
@@ -164,8 +164,7 @@ export async function settleFailedTrial(config: Config, deps: AgentDeps): Promis
     maxInstallAttempts: config.retry.max_install_attempts,
     now: deps.now(),
   });
-  selfState.metrics.updates_total.rolled_back =
-    (selfState.metrics.updates_total.rolled_back ?? 0) + 1;
+  countUpdate(selfState, "rolled_back");
   selfState.last_result = checkRecord(deps.now(), "rolled_back", error, inflight.manifest_serial);
   await saveState(paths.state.state, selfState);
   deps.log.error(

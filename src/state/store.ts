@@ -66,6 +66,11 @@ export interface StateMetrics {
   last_update_duration_s: number | null;
 }
 
+/** One more update with this result (decnet_updater_updates_total{result}). */
+export function countUpdate(state: State, result: string): void {
+  state.metrics.updates_total[result] = (state.metrics.updates_total[result] ?? 0) + 1;
+}
+
 /** One check or result line of state.json; `error` becomes one line. */
 export function checkRecord(
   now: Date,
