@@ -223,3 +223,31 @@ test("the plan command prints the same as one JSON object, and a readable summar
     /^a rollback would restore: 0\.9\.0 \(0900000cccc\) with venvs\/0900000cccc; units:$/m,
   );
 });
+
+test("with the feed unreachable, plan decides from the stored manifest, and only from the one state.json accepted", async () => {
+  master.date = null;
+  const checked = await runCli(["check", "--config", dirs.configFile, "--json"]);
+  assert.ok([0, 100].includes(checked.code), checked.stderr);
+  const feedFiles = master.files;
+  master.files = new Map(); // the master answers 404 to everything
+  try {
+    const config = await loadConfig(dirs.configFile);
+    const plan = await runPlan(config, agentDeps());
+    assert.deepEqual(plan.manifest, {
+      serial: 10,
+      source: "stored",
+      error: `manifest ${master.server.url}/feed/manifest.json: HTTP 404`,
+    });
+    assert.equal(plan.target?.version, "1.1.0");
+    // a stored manifest that is not the accepted one (edited on disk) is not used
+    const stored = join(dirs.stateDir, "manifest.json");
+    await writeFile(stored, `${await readFile(stored, "utf8")} `);
+    const before = await snapshot(dirs.stateDir);
+    await assert.rejects(runPlan(config, agentDeps()), {
+      message: `manifest ${master.server.url}/feed/manifest.json: HTTP 404`,
+    });
+    assert.deepEqual(await snapshot(dirs.stateDir), before);
+  } finally {
+    master.files = feedFiles;
+  }
+});
