@@ -102,17 +102,23 @@ export async function commitTrial(config: Config, deps: AgentDeps): Promise<void
   const inflight = await readSelfInflight(paths);
   if (inflight && active?.sha === inflight.to.sha) {
     const selfState = await loadState(paths.state.state);
-    recordOutcome(selfState, {
-      target: inflight.to as { sha: string; version: string },
-      verdict: "updated",
-      code: null,
-      error: null,
-      maxInstallAttempts: config.retry.max_install_attempts,
-      now: deps.now(),
-    });
-    countUpdate(selfState, "updated");
-    selfState.last_result = checkRecord(deps.now(), "updated", null, inflight.manifest_serial);
-    await saveState(paths.state.state, selfState);
+    // A crash after this save and before `trial` went runs the commit again: count it once.
+    const last = selfState.last_result;
+    const counted =
+      last?.status === "updated" && Date.parse(last.at) >= Date.parse(inflight.started_at);
+    if (!counted) {
+      recordOutcome(selfState, {
+        target: inflight.to as { sha: string; version: string },
+        verdict: "updated",
+        code: null,
+        error: null,
+        maxInstallAttempts: config.retry.max_install_attempts,
+        now: deps.now(),
+      });
+      countUpdate(selfState, "updated");
+      selfState.last_result = checkRecord(deps.now(), "updated", null, inflight.manifest_serial);
+      await saveState(paths.state.state, selfState);
+    }
     await fileReport(
       config,
       deps,

@@ -243,6 +243,7 @@ test("the updater updates itself first for an app release that needs it, then co
   assert.equal(await slotVersion("active"), "5.0.2");
   assert.equal(await slotVersion("prev"), "5.0.1");
   assert.equal(await trial(), "0\n");
+  const inflight = await readFile(join(host.stateDir, "self/inflight.json"));
   assert.match(
     first.stderr,
     /needs decnet-updater >= 5\.0\.2 and this is 5\.0\.1; the updater updates itself first/,
@@ -300,6 +301,20 @@ test("the updater updates itself first for an app release that needs it, then co
     ),
   );
   assert.match(lines, /^updater last result: updated at \S+$/m);
+
+  // A crash after the commit saved its state and before `trial` went: the next start commits
+  // again. The report goes out again under the same id (the master drops it); the count stays 1.
+  await writeFile(join(updaterDir, "trial"), "0\n");
+  await writeFile(join(host.stateDir, "self/inflight.json"), inflight);
+  const again = await update();
+  assert.equal(again.code, 0, again.stderr.slice(-2000));
+  assert.equal(await trial(), null, "committed again");
+  assert.deepEqual(
+    reports.slice(2).map((r) => [r.component, r.status, r.id]),
+    [["updater", "updated", committed.id]],
+  );
+  const selfState = JSON.parse(await readFile(join(host.stateDir, "self/state.json"), "utf8"));
+  assert.deepEqual(selfState.metrics.updates_total, { updated: 1 });
 });
 
 test("a broken updater release is put back after 3 starts, reported, and not tried again", {
