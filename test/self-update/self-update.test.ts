@@ -153,6 +153,11 @@ const hostEnv = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
+/** `run` through the launcher, as the unit starts it; `UNDER_SYSTEMD` sets what systemd sets. */
+const startDaemon = (extra: Record<string, string> = {}) =>
+  spawn(launcher, ["run", "--config", host.configFile], { env: hostEnv(extra), stdio: "ignore" });
+const UNDER_SYSTEMD = { INVOCATION_ID: "0123456789abcdef0123456789abcdef" };
+
 async function launch(...args: string[]) {
   return runProcess(launcher, args, { env: hostEnv() });
 }
@@ -431,10 +436,7 @@ test("the daemon off systemd re-executes through the launcher into the new relea
   );
   reports.length = 0;
   // `run` as systemd would start it, but with no INVOCATION_ID: nobody else restarts it
-  const daemon = spawn(launcher, ["run", "--config", host.configFile], {
-    env: hostEnv(),
-    stdio: "ignore",
-  });
+  const daemon = startDaemon();
   const [firstExit] = (await once(daemon, "exit")) as [number | null];
   assert.equal(firstExit, 0, "5.0.2 hands over and exits 0");
   const deadline = Date.now() + 120_000;
@@ -472,10 +474,7 @@ test("under systemd the daemon exits 99 for the unit to start the new release, a
     await variantOfV2("decnet-updater-5.0.6.tar.gz", { version: V6.version }),
     V6,
   );
-  const daemon = spawn(launcher, ["run", "--config", host.configFile], {
-    env: hostEnv({ INVOCATION_ID: "0123456789abcdef0123456789abcdef" }),
-    stdio: "ignore",
-  });
+  const daemon = startDaemon(UNDER_SYSTEMD);
   const [code] = (await once(daemon, "exit")) as [number | null];
   assert.equal(code, 99);
   assert.equal(await slotVersion("active"), "5.0.6");
@@ -504,10 +503,7 @@ test("under systemd the daemon exits 99 for the unit to start the new release, a
     join(dropIns, "90-quiet-start.toml"),
     '[schedule]\nrun_on_start = false\ncron = "0 3 1 1 *"\n',
   );
-  const restarted = spawn(launcher, ["run", "--config", host.configFile], {
-    env: hostEnv({ INVOCATION_ID: "0123456789abcdef0123456789abcdef" }),
-    stdio: "ignore",
-  });
+  const restarted = startDaemon(UNDER_SYSTEMD);
   try {
     const deadline = Date.now() + 60_000;
     while (!reports.some((r) => r.component === "updater") && Date.now() < deadline)
