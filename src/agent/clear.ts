@@ -1,11 +1,6 @@
-/**
- * `clear SHA` forgets that a release failed (DECNET's, or the updater's own
- * from its feed); `clear --state` accepts a fresh state.json, and the
- * updater feed's own state too when that one was refused.
- */
-import { access } from "node:fs/promises";
 import type { Config } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
+import { exists } from "../fs/exists.js";
 import { statePaths } from "../layout/paths.js";
 import { selfPaths } from "../self-update/paths.js";
 import { clearRelease } from "../state/failures.js";
@@ -22,10 +17,7 @@ export async function runClear(
   try {
     if (target.state) {
       await resetState(paths.state);
-      const selfRefused = await access(refusedMarker(selfState)).then(
-        () => true,
-        () => false,
-      );
+      const selfRefused = await exists(refusedMarker(selfState));
       if (selfRefused) await resetState(selfState);
       return `state ${paths.state}${selfRefused ? ` and the updater's own ${selfState}` : ""}: reset; the next manifest with any serial is accepted`;
     }

@@ -14,6 +14,7 @@
 import { rm } from "node:fs/promises";
 import type { Config } from "../config/types.js";
 import { oneLine, UpdaterError } from "../errors.js";
+import { exists } from "../fs/exists.js";
 import { pointSymlink } from "../fs/symlink.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
@@ -26,7 +27,7 @@ import {
 import { daemonReload, probe, restart } from "../pipeline/restart-and-probe.js";
 import type { StepRecord } from "../pipeline/run-cycle.js";
 import { revertPromote } from "../pipeline/steps/promote.js";
-import { ensureCurrent, exists, finishSwap, undoRotation } from "../pipeline/steps/slots.js";
+import { ensureCurrent, finishSwap, undoRotation } from "../pipeline/steps/slots.js";
 import { revertUnits } from "../pipeline/steps/units.js";
 import { pruneVenvs } from "../pipeline/steps/venvs.js";
 import { buildReport, type Report } from "../report/build.js";

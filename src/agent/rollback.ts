@@ -1,14 +1,7 @@
-/**
- * `rollback`: an operator's return to the previous release. Swap the slots,
- * point `venv` at the previous release's venv, install the previous
- * release's unit files again, restart and probe for the previous release.
- * Exit 0 when it came back healthy, 3 when it did not, 1 when there is
- * nothing to roll back to (and then nothing was changed).
- */
-import { access } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/types.js";
 import { oneLine, UpdaterError } from "../errors.js";
+import { exists } from "../fs/exists.js";
 import { pointSymlink } from "../fs/symlink.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
@@ -58,12 +51,7 @@ async function manualRollback(config: Config, deps: AgentDeps): Promise<Rollback
     );
   }
   const prevVenv = slotVenv(prev) as string;
-  if (
-    !(await access(join(install.root, prevVenv)).then(
-      () => true,
-      () => false,
-    ))
-  ) {
+  if (!(await exists(join(install.root, prevVenv)))) {
     throw new UpdaterError(
       "E_NO_PREV",
       `the previous release's venv ${join(install.root, prevVenv)} is missing`,

@@ -6,6 +6,7 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { UpdaterError } from "../errors.js";
+import { exists } from "../fs/exists.js";
 import { readLinkOrNull } from "../fs/symlink.js";
 import { writeReleaseFile } from "../layout/release-file.js";
 import type { PipelineDeps, UpdateContext } from "./context.js";
@@ -16,7 +17,7 @@ import { downloadRelease, verifyDownload } from "./steps/download.js";
 import { extractRelease } from "./steps/extract.js";
 import { CommandFailed, type InstallInput, installRelease, smokeTest } from "./steps/install.js";
 import { adoptLegacyVenv, promote } from "./steps/promote.js";
-import { exists, rotateSlots } from "./steps/slots.js";
+import { rotateSlots } from "./steps/slots.js";
 import { planUnits, previewUnitChanges, syncUnits } from "./steps/units.js";
 import type { StepName } from "./transitions.js";
 

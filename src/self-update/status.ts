@@ -3,9 +3,10 @@
  * running version, its own slots, a trial in progress, and its feed's last
  * check, result and failed releases. Files only, no network.
  */
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/types.js";
+import { exists } from "../fs/exists.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { type CheckRecord, type FailedRelease, peekState, type State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
@@ -65,10 +66,7 @@ export async function updaterStatus(config: Config): Promise<UpdaterStatus> {
     active: await slot(paths.install.active),
     prev: await slot(paths.install.prev),
     trial: starts === null ? null : { starts, limit: TRIAL_STARTS },
-    trial_failed_pending: await access(paths.trialFailed).then(
-      () => true,
-      () => false,
-    ),
+    trial_failed_pending: await exists(paths.trialFailed),
     last_check: state?.last_check ?? null,
     last_result: state?.last_result ?? null,
     failed_releases: state?.failed_releases ?? {},

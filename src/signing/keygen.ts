@@ -3,9 +3,10 @@
  * and DIR/minisign.pub. An existing key is never overwritten: losing the
  * signing key of a fleet means re-keying every host.
  */
-import { access, mkdir, open } from "node:fs/promises";
+import { mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import { UpdaterError } from "../errors.js";
+import { exists } from "../fs/exists.js";
 import { formatPublicKey, formatSecretKey, generateSecretKey } from "./secret-key.js";
 
 export interface KeygenResult {
@@ -13,13 +14,6 @@ export interface KeygenResult {
   pubFile: string;
   keyId: string;
   publicKey: string;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** O_EXCL as well: a key file that appears between the check and the write is not replaced. */

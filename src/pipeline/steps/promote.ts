@@ -10,9 +10,9 @@
  */
 import { lstat, mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { exists } from "../../fs/exists.js";
 import { pointSymlink, readLinkOrNull } from "../../fs/symlink.js";
 import type { InstallPaths } from "../../layout/paths.js";
-import { exists } from "./slots.js";
 
 export interface PromoteRecord {
   /** What `venv` pointed at before ("venvs/<dir>"), or null when there was none. */

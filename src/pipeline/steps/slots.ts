@@ -3,18 +3,12 @@
  * rename(2) inside releases/, followed by an fsync of the folder, so a crash
  * leaves each slot either where it was or where it was going.
  */
-import { access, rename, rm } from "node:fs/promises";
+import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fsyncDir } from "../../fs/atomic.js";
+import { exists } from "../../fs/exists.js";
 import { pointSymlink, readLinkOrNull } from "../../fs/symlink.js";
 import type { InstallPaths } from "../../layout/paths.js";
-
-export async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Temp name while two slots trade places (see swapSlots). */
 export function swapPath(paths: InstallPaths): string {
