@@ -8,7 +8,7 @@
  * is removed afterwards.
  */
 import { execFile } from "node:child_process";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -18,6 +18,7 @@ import { checkChannelAndExpiry } from "../feed/accept.js";
 import { feedFileUrl } from "../feed/fetch.js";
 import { type Manifest, parseManifest, type Release } from "../feed/manifest.js";
 import { rolloutBucket, selectRelease } from "../feed/select.js";
+import { exists } from "../fs/exists.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
 import { downloadRelease, tarballPath, verifyDownload } from "../pipeline/steps/download.js";
@@ -152,30 +153,32 @@ async function unitPlans(units: UnitFile[], unitsDir: string): Promise<UnitPlan[
   return plans;
 }
 
-/** The target's units, from its tarball fetched and unpacked in a temp folder. */
+/** The target's units, from its tarball unpacked in a temp folder (fetched there unless a verified copy is cached). */
 async function targetUnits(config: Config, target: Release, deps: AgentDeps): Promise<UnitPlan[]> {
   const work = await mkdtemp(join(tmpdir(), "du-plan-"));
-  // A verified copy from an earlier cycle is read where it lies (read only).
-  const cached = tarballPath(statePaths(config.state_dir).downloads, target.sha256);
-  if (
-    await access(cached).then(
-      () => true,
-      () => false,
-    )
-  ) {
-    try {
-      await extractRelease(cached, join(work, "release"), {
-        maxEntries: config.limits.max_entries,
-        maxUnpackedBytes: config.limits.max_unpacked_bytes,
-      });
-      return unitPlans(
-        await planUnits(join(work, "release"), config.units.allow),
-        config.units.dir,
-      );
-    } finally {
-      await rm(work, { recursive: true, force: true });
-    }
+  try {
+    // A verified copy from an earlier cycle is read where it lies (read only).
+    const cached = tarballPath(statePaths(config.state_dir).downloads, target.sha256);
+    const tarball = (await exists(cached))
+      ? cached
+      : await downloadInto(config, target, join(work, "downloads"), deps);
+    await extractRelease(tarball, join(work, "release"), {
+      maxEntries: config.limits.max_entries,
+      maxUnpackedBytes: config.limits.max_unpacked_bytes,
+    });
+    return unitPlans(await planUnits(join(work, "release"), config.units.allow), config.units.dir);
+  } finally {
+    await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The target's tarball, downloaded and verified into `dir`. */
+async function downloadInto(
+  config: Config,
+  target: Release,
+  dir: string,
+  deps: AgentDeps,
+): Promise<string> {
   const client = await createFeedClient(config);
   try {
     const url = feedFileUrl(config.feed.url, target.url);
@@ -183,21 +186,15 @@ async function targetUnits(config: Config, target: Release, deps: AgentDeps): Pr
       client,
       url,
       release: target,
-      downloadsDir: join(work, "downloads"),
+      downloadsDir: dir,
       maxDownloadBytes: config.limits.max_download_bytes,
       timeoutMs: config.feed.timeout_s * 1000,
       log: deps.log,
       monotonicMs: deps.monotonicMs,
     });
-    const tarball = await verifyDownload(downloaded, target, join(work, "downloads"), url);
-    await extractRelease(tarball, join(work, "release"), {
-      maxEntries: config.limits.max_entries,
-      maxUnpackedBytes: config.limits.max_unpacked_bytes,
-    });
-    return unitPlans(await planUnits(join(work, "release"), config.units.allow), config.units.dir);
+    return await verifyDownload(downloaded, target, dir, url);
   } finally {
     await client.close();
-    await rm(work, { recursive: true, force: true });
   }
 }
 

@@ -11,11 +11,12 @@
  * - this host's clock against the master's Date header.
  */
 import { X509Certificate } from "node:crypto";
-import { access, readFile, stat, statfs } from "node:fs/promises";
+import { readFile, stat, statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Config } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
 import type { Release } from "../feed/manifest.js";
+import { exists } from "../fs/exists.js";
 import { tarballPath } from "../pipeline/steps/download.js";
 
 /** Certificates that expire sooner than this are reported. */
@@ -143,6 +144,11 @@ export async function certificateFindings(
   return findings;
 }
 
+/** The findings' warnings (expiring soon), one line each. */
+export function certificateWarnings(findings: CertificateFinding[]): string[] {
+  return findings.flatMap((finding) => (finding.warning ? [finding.warning] : []));
+}
+
 export async function runPreflight(input: {
   config: Config;
   target: Release;
@@ -152,10 +158,7 @@ export async function runPreflight(input: {
   receivedAt: Date;
 }): Promise<Preflight> {
   const { config, target } = input;
-  const cached = await access(tarballPath(input.downloadsDir, target.sha256)).then(
-    () => true,
-    () => false,
-  );
+  const cached = await exists(tarballPath(input.downloadsDir, target.sha256));
   const download: DiskNeed = {
     path: input.downloadsDir,
     free_bytes: await freeBytes(input.downloadsDir),
@@ -201,6 +204,6 @@ export async function runPreflight(input: {
     certificates,
     clock: { server_date: input.serverDate, skew_s: skew },
     failure: failures[0] ?? null,
-    warnings: certificates.flatMap((c) => (c.warning ? [c.warning] : [])),
+    warnings: certificateWarnings(certificates),
   };
 }

@@ -10,7 +10,7 @@ import { buildReport, type Report } from "../report/build.js";
 import { loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import type { AgentDeps } from "./deps.js";
-import { certificateFindings } from "./preflight.js";
+import { certificateFindings, certificateWarnings } from "./preflight.js";
 
 const REPEAT_MS = 24 * 3600 * 1000;
 
@@ -22,9 +22,7 @@ export async function withCertificateWarnings(
   manifestSerial: number | null,
 ): Promise<Report | null> {
   const now = deps.now();
-  const warnings = (await certificateFindings(config, now)).flatMap((f) =>
-    f.warning ? [f.warning] : [],
-  );
+  const warnings = certificateWarnings(await certificateFindings(config, now));
   if (warnings.length === 0) return report;
   for (const warning of warnings) deps.log.warn({ code: "E_TLS_CLIENT" }, `Preflight: ${warning}.`);
   const path = statePaths(config.state_dir).state;
