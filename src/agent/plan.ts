@@ -236,7 +236,11 @@ export async function runPlan(config: Config, deps: AgentDeps): Promise<Plan> {
 
   let status: PlanStatus = decision.kind;
   let reason = decision.reason;
-  if (closed) {
+  if (problem) {
+    // The next cycle refuses manifests (E_STATE) before it decides anything.
+    status = "failed";
+    reason = problem;
+  } else if (closed) {
     status = "waiting";
     reason = waitReason(decision.reason, closed);
   } else if (backingOff) {

@@ -122,13 +122,8 @@ export async function loadState(path: string): Promise<State> {
     text = null;
   }
   if (text === null) {
-    const refused = await readFile(refusedMarker(path), "utf8").catch(() => null);
-    if (refused !== null) {
-      throw new UpdaterError(
-        "E_STATE",
-        `state ${path}: ${refused.trim()}; manifests are refused until 'decnet-updater clear --state' or the file is restored`,
-      );
-    }
+    const refusal = await refusalOf(path);
+    if (refusal !== null) throw new UpdaterError("E_STATE", refusal);
     return emptyState();
   }
   const why = problemWith(text);
@@ -146,12 +141,26 @@ export async function loadState(path: string): Promise<State> {
   }
   // A restored state file ends the refusal.
   await rm(refusedMarker(path), { force: true });
+  return parseState(text);
+}
+
+/** A sound state file's text (problemWith found nothing), with the keys older files lack. */
+function parseState(text: string): State {
   return { ...emptyState(), ...(JSON.parse(text) as Partial<State>) };
 }
 
+/** Why manifests are refused while state.json is missing after being moved aside, or null. */
+async function refusalOf(path: string): Promise<string | null> {
+  const refused = await readFile(refusedMarker(path), "utf8").catch(() => null);
+  return refused === null
+    ? null
+    : `state ${path}: ${refused.trim()}; manifests are refused until 'decnet-updater clear --state' or the file is restored`;
+}
+
 /**
- * state.json for a reader that must change nothing (`plan`): a missing file
- * is an empty state, an unreadable one is reported instead of moved aside.
+ * state.json for a reader that must change nothing (`plan`, `status`): a
+ * missing file is an empty state (with the refusal, if one was left), an
+ * unreadable one is reported instead of moved aside.
  */
 export async function peekState(path: string): Promise<{ state: State; problem: string | null }> {
   let text: string;
@@ -159,7 +168,7 @@ export async function peekState(path: string): Promise<{ state: State; problem: 
     text = await readFile(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT")
-      return { state: emptyState(), problem: null };
+      return { state: emptyState(), problem: await refusalOf(path) };
     return { state: emptyState(), problem: `state ${path}: cannot read (${oneLine(error)})` };
   }
   const why = problemWith(text);
@@ -168,7 +177,7 @@ export async function peekState(path: string): Promise<{ state: State; problem: 
       state: emptyState(),
       problem: `state ${path}: corrupt (${why}); the next cycle moves it aside`,
     };
-  return { state: { ...emptyState(), ...(JSON.parse(text) as Partial<State>) }, problem: null };
+  return { state: parseState(text), problem: null };
 }
 
 /** E_STATE at the moment a corrupt file is found and moved aside (reported once, not on every refusal). */

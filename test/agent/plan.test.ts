@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, test } from "node:test";
 import { runPlan } from "../../src/agent/plan.js";
@@ -249,5 +249,39 @@ test("with the feed unreachable, plan decides from the stored manifest, and only
     assert.deepEqual(await snapshot(dirs.stateDir), before);
   } finally {
     master.files = feedFiles;
+  }
+});
+
+test("a state file moved aside as corrupt: plan says the next cycle refuses manifests, and moves nothing", async () => {
+  master.date = null;
+  const state = join(dirs.stateDir, "state.json");
+  const kept = await readFile(state);
+  await writeFile(state, "{ not json");
+  const config = await loadConfig(dirs.configFile);
+  try {
+    const corrupt = await snapshot(dirs.stateDir);
+    const seen = await runPlan(config, agentDeps());
+    assert.equal(seen.status, "failed");
+    assert.match(
+      seen.reason,
+      /^state .*state\.json: corrupt \(.*\); the next cycle moves it aside$/,
+    );
+    assert.deepEqual(await snapshot(dirs.stateDir), corrupt, "plan moved nothing aside");
+    // what the next cycle leaves: no state.json, a refusal marker
+    await rm(state);
+    await writeFile(
+      `${state}.refused`,
+      "found corrupt (not JSON) and moved to state.json.corrupt-x\n",
+    );
+    const refused = await runPlan(config, agentDeps());
+    assert.equal(refused.status, "failed");
+    assert.equal(
+      refused.reason,
+      `state ${state}: found corrupt (not JSON) and moved to state.json.corrupt-x; manifests are refused until 'decnet-updater clear --state' or the file is restored`,
+    );
+    assert.equal(refused.state_problem, refused.reason);
+  } finally {
+    await rm(`${state}.refused`, { force: true });
+    await writeFile(state, kept);
   }
 });
