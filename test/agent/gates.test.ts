@@ -14,8 +14,8 @@ import { runCheck } from "../../src/agent/check.js";
 import { runUpdate } from "../../src/agent/update.js";
 import { loadConfig } from "../../src/config/load.js";
 import { agentDeps } from "../helpers/deps.js";
-import { type AgentDirs, manifestDoc, release, runningHost, signedFeed } from "../helpers/feed.js";
-import { type Master, startMaster } from "../helpers/master.js";
+import { type AgentDirs, runningHost } from "../helpers/feed.js";
+import { type Master, offerUpgrade, startMaster } from "../helpers/master.js";
 import { snapshot } from "../helpers/snapshot.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -35,16 +35,7 @@ async function host(
   extra: Record<string, Record<string, unknown>>,
   target: Record<string, unknown> = {},
 ): Promise<AgentDirs> {
-  master.files = signedFeed(
-    master.signer,
-    manifestDoc({
-      expires: new Date(Date.now() + 30 * DAY).toISOString(),
-      releases: [
-        release("1.0.0", "1000000aaaa"),
-        release("1.1.0", "1100000bbbb", { published_at: "2020-01-01T00:00:00Z", ...target }),
-      ],
-    }),
-  );
+  offerUpgrade(master, { published_at: "2020-01-01T00:00:00Z", ...target });
   master.reports.length = 0;
   return runningHost(await tempDir(t), master.pki, master.signer, `${master.server.url}/feed`, {
     feed: { report_url: `${master.server.url}/master.reports` },

@@ -14,8 +14,8 @@ import { loadConfig } from "../../src/config/load.js";
 import { rolloutBucket } from "../../src/feed/select.js";
 import { runCli } from "../helpers/cli.js";
 import { agentDeps } from "../helpers/deps.js";
-import { type AgentDirs, manifestDoc, release, runningHost, signedFeed } from "../helpers/feed.js";
-import { type Master, startMaster } from "../helpers/master.js";
+import { type AgentDirs, runningHost } from "../helpers/feed.js";
+import { type Master, offerUpgrade, startMaster } from "../helpers/master.js";
 import { buildReleaseTarball } from "../helpers/release.js";
 import { snapshot } from "../helpers/snapshot.js";
 
@@ -42,20 +42,11 @@ before(async () => {
   });
   const bytes = await readFile(tarball);
   size = bytes.length;
-  master.files = signedFeed(
-    master.signer,
-    manifestDoc({
-      expires: new Date(Date.now() + 30 * DAY).toISOString(),
-      releases: [
-        release("1.0.0", "1000000aaaa"),
-        release("1.1.0", "1100000bbbb", {
-          url: basename(tarball),
-          size,
-          sha256: createHash("sha256").update(bytes).digest("hex"),
-        }),
-      ],
-    }),
-  );
+  offerUpgrade(master, {
+    url: basename(tarball),
+    size,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+  });
   master.files.set(`/feed/${basename(tarball)}`, bytes);
   unitsDir = join(root, "host/etc/systemd/system");
   await mkdir(join(root, "host"), { recursive: true });

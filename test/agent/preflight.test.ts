@@ -12,8 +12,8 @@ import { after, before, describe, test } from "node:test";
 import { runUpdate } from "../../src/agent/update.js";
 import { loadConfig } from "../../src/config/load.js";
 import { agentDeps } from "../helpers/deps.js";
-import { type AgentDirs, manifestDoc, release, runningHost, signedFeed } from "../helpers/feed.js";
-import { type Master, startMaster } from "../helpers/master.js";
+import { type AgentDirs, manifestDoc, runningHost, signedFeed } from "../helpers/feed.js";
+import { type Master, offerUpgrade, startMaster } from "../helpers/master.js";
 import { snapshot } from "../helpers/snapshot.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -29,12 +29,7 @@ async function host(
   target: Record<string, unknown> = {},
   feed: Record<string, string> = {},
 ): Promise<AgentDirs> {
-  master.files = signedFeed(
-    master.signer,
-    manifestDoc({
-      releases: [release("1.0.0", "1000000aaaa"), release("1.1.0", "1100000bbbb", target)],
-    }),
-  );
+  offerUpgrade(master, target);
   master.reports.length = 0;
   master.date = null;
   return runningHost(await tempDir(t), master.pki, master.signer, `${master.server.url}/feed`, {

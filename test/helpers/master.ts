@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeSigner, type Signer } from "./feed.js";
+import { makeSigner, manifestDoc, release, type Signer, signedFeed } from "./feed.js";
 import { startMtlsServer, staticFiles, type TestServer, withReports } from "./mtls-server.js";
 import { makePki, type Pki } from "./pki.js";
 
@@ -48,4 +48,19 @@ export async function startMaster(prefix: string): Promise<Master> {
       await rm(root, { recursive: true, force: true });
     },
   });
+}
+
+/**
+ * The feed the gate, preflight and plan tests start from: 1.0.0 (what the
+ * host runs) and 1.1.0, the target, with `target`'s fields. It stays valid
+ * 30 days, so a fake clock can walk days ahead.
+ */
+export function offerUpgrade(master: Master, target: Record<string, unknown> = {}): void {
+  master.files = signedFeed(
+    master.signer,
+    manifestDoc({
+      expires: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+      releases: [release("1.0.0", "1000000aaaa"), release("1.1.0", "1100000bbbb", target)],
+    }),
+  );
 }
