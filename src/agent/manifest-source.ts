@@ -10,9 +10,16 @@
 import { mkdir, readFile } from "node:fs/promises";
 import type { Config } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
-import { type Accepted, acceptManifest, checkChannelAndExpiry, sha256Hex } from "../feed/accept.js";
+import {
+  type Accepted,
+  acceptManifest,
+  checkExpiry,
+  type Expectations,
+  sha256Hex,
+  verifyManifest,
+} from "../feed/accept.js";
 import { fetchFeed } from "../feed/fetch.js";
-import { type Manifest, parseManifest } from "../feed/manifest.js";
+import type { Manifest } from "../feed/manifest.js";
 import { writeFileAtomic } from "../fs/atomic.js";
 import type { StatePaths } from "../layout/paths.js";
 import type { Logger } from "../log.js";
@@ -41,13 +48,39 @@ export function requestDeadlineMs(config: Config): number {
   return config.feed.timeout_s * 3000;
 }
 
-export async function readStored(paths: StatePaths, state: State): Promise<Buffer | null> {
+/** What this host expects of any manifest from the feed of `config`, now (feed/accept.ts). */
+export function expectations(config: Config, state: State): Expectations {
+  return {
+    trustedKeys: config.feed.trusted_keys,
+    channel: config.feed.channel,
+    component: config.feed.component,
+    unnamedAllowed: !state.component_seen,
+    feedUrl: config.feed.url,
+  };
+}
+
+/**
+ * The stored manifest, verified again as if it had just arrived (signature
+ * with the keys configured now, component, channel, URLs), or null when
+ * there is none that state.json accepted or it no longer verifies. A null
+ * makes the next request a whole one (no If-None-Match), so a 304 can never
+ * answer for a manifest this host would refuse today. Its expiry is checked
+ * where it is used.
+ */
+export async function readStored(
+  config: Config,
+  paths: StatePaths,
+  state: State,
+): Promise<Accepted | null> {
+  if (state.manifest_sha256 === null) return null;
   try {
-    const bytes = await readFile(paths.manifest);
-    // Only a stored manifest that is the one state.json accepted may answer a 304.
-    return state.manifest_sha256 !== null && sha256Hex(bytes) === state.manifest_sha256
-      ? bytes
-      : null;
+    const [bytes, signature] = await Promise.all([
+      readFile(paths.manifest),
+      readFile(paths.manifestSignature, "utf8"),
+    ]);
+    // Only the stored manifest that state.json accepted may answer a 304.
+    if (sha256Hex(bytes) !== state.manifest_sha256) return null;
+    return verifyManifest(bytes, signature, expectations(config, state));
   } catch {
     return null;
   }
@@ -70,8 +103,7 @@ export type FetchedManifest =
 interface FetchInput {
   /** null: ask for the whole manifest (the answer is never a 304). */
   etag: string | null;
-  highestSerial: number | null;
-  acceptedSha256: string | null;
+  state: State;
   now: () => Date;
 }
 
@@ -104,13 +136,12 @@ export async function fetchManifest(config: Config, input: FetchInput): Promise<
       return { kind: "not-modified", serverDate: result.serverDate };
     }
     const accepted = acceptManifest({
+      ...expectations(config, input.state),
+      now: input.now(),
       bytes: result.manifest,
       signature: result.signature,
-      trustedKeys: config.feed.trusted_keys,
-      channel: config.feed.channel,
-      now: input.now(),
-      highestSerial: input.highestSerial,
-      acceptedSha256: input.acceptedSha256,
+      highestSerial: input.state.highest_serial,
+      acceptedSha256: input.state.manifest_sha256,
     });
     return {
       kind: "fetched",
@@ -138,19 +169,18 @@ export async function currentManifest(
   options: { fresh?: boolean } = {},
 ): Promise<CurrentManifest> {
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
-  const stored = await readStored(paths, state);
   const started = deps.monotonicMs();
+  const stored = options.fresh ? null : await readStored(config, paths, state);
   const result = await fetchManifest(config, {
-    etag: stored && !options.fresh ? state.etag : null,
-    highestSerial: state.highest_serial,
-    acceptedSha256: state.manifest_sha256,
+    etag: stored ? state.etag : null,
+    state,
     now: deps.now,
   });
   const ms = Math.round(deps.monotonicMs() - started);
   if (result.kind === "not-modified") {
-    // an If-None-Match went out, so a stored manifest is there (fetchManifest refuses a 304 otherwise)
-    const manifest = parseManifest(stored as Buffer);
-    checkChannelAndExpiry(manifest, config.feed.channel, deps.now());
+    // an If-None-Match went out, so a verified stored manifest is there (fetchManifest refuses a 304 otherwise)
+    const { manifest } = stored as Accepted;
+    checkExpiry(manifest, deps.now());
     deps.log.info(
       { step: "fetch", ms, serial: manifest.serial },
       "Feed not modified; deciding from the stored manifest.",
@@ -170,6 +200,7 @@ export async function currentManifest(
   state.highest_serial = accepted.manifest.serial;
   state.manifest_sha256 = accepted.sha256;
   state.etag = result.etag;
+  if (accepted.manifest.component !== undefined) state.component_seen = true;
   await saveState(paths.state, state);
   deps.log.info(
     {

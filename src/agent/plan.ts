@@ -14,10 +14,10 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Config } from "../config/types.js";
 import { oneLine } from "../errors.js";
-import { checkChannelAndExpiry } from "../feed/accept.js";
-import { feedFileUrl } from "../feed/fetch.js";
-import { type Manifest, parseManifest, type Release } from "../feed/manifest.js";
+import { checkExpiry } from "../feed/accept.js";
+import type { Manifest, Release } from "../feed/manifest.js";
 import { rolloutBucket, selectRelease } from "../feed/select.js";
+import { releaseFileUrl } from "../feed/urls.js";
 import { exists } from "../fs/exists.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
@@ -88,12 +88,7 @@ async function peekManifest(
 }> {
   try {
     // Whole (no If-None-Match): the plan shows what the master says now.
-    const fetched = await fetchManifest(config, {
-      etag: null,
-      highestSerial: state.highest_serial,
-      acceptedSha256: state.manifest_sha256,
-      now: deps.now,
-    });
+    const fetched = await fetchManifest(config, { etag: null, state, now: deps.now });
     return {
       manifest: fetched.accepted.manifest,
       source: "feed",
@@ -103,12 +98,12 @@ async function peekManifest(
     };
   } catch (error) {
     // The feed cannot be reached or refused: the next cycle would fail; say what the stored one says.
-    const stored = await readStored(statePaths(config.state_dir), state);
+    // Verified again with today's keys; one that no longer verifies is no answer either.
+    const stored = await readStored(config, statePaths(config.state_dir), state);
     if (stored === null) throw error;
-    const manifest = parseManifest(stored);
-    checkChannelAndExpiry(manifest, config.feed.channel, deps.now());
+    checkExpiry(stored.manifest, deps.now());
     return {
-      manifest,
+      manifest: stored.manifest,
       source: "stored",
       error: oneLine(error),
       serverDate: null,
@@ -181,7 +176,7 @@ async function downloadInto(
 ): Promise<string> {
   const client = await createFeedClient(config);
   try {
-    const url = feedFileUrl(config.feed.url, target.url);
+    const url = releaseFileUrl(config.feed.url, target.url);
     const downloaded = await downloadRelease({
       client,
       url,

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config/types.js";
 import { type ErrorCode, isUpdaterError, oneLine } from "../errors.js";
-import { feedFileUrl } from "../feed/fetch.js";
+import { releaseFileUrl } from "../feed/urls.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { UPDATE_RESULTS, writeMetrics } from "../metrics/textfile.js";
@@ -332,7 +332,7 @@ async function updateCycle(
       install,
       state: paths,
       target: decision.target,
-      tarballUrl: feedFileUrl(config.feed.url, decision.target.url),
+      tarballUrl: releaseFileUrl(config.feed.url, decision.target.url),
       manifestSerial: manifest.serial,
       from: active,
       venvRelative: await chooseVenv(install, decision.target.sha, deps.now().getTime()),

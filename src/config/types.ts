@@ -1,3 +1,4 @@
+import type { Component } from "../feed/manifest.js";
 import type { Window } from "../schedule/windows.js";
 import type { PublicKey } from "../signing/minisign.js";
 
@@ -22,6 +23,11 @@ export interface Config {
     trusted_keys: PublicKey[];
     timeout_s: number;
     max_manifest_bytes: number;
+    /**
+     * Not a key: what this feed's manifests are for. Always "decnet" for
+     * [feed]; the updater's own cycle sets "decnet-updater" (self-update/cycle.ts).
+     */
+    component: Component;
   };
   schedule: {
     cron: string;

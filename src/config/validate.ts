@@ -6,13 +6,13 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { oneLine, UpdaterError } from "../errors.js";
 import { nextOpening, parseWindow, type Window } from "../schedule/windows.js";
-import { type PublicKey, parsePublicKey } from "../signing/minisign.js";
+import { PUBLIC_KEY_LINE, type PublicKey, parsePublicKey } from "../signing/minisign.js";
 import { parseDurationSeconds } from "./duration.js";
 import type { FlatConfig, LoadOptions } from "./load.js";
 import { type KeySpec, SCHEMA } from "./schema.js";
 import type { Config } from "./types.js";
 
-const KEY_LINE = /^RW[A-Za-z0-9+/]{54}$/;
+const KEY_LINE = PUBLIC_KEY_LINE;
 
 export function describe(value: unknown): string {
   if (value === undefined) return "nothing";
@@ -118,6 +118,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       trusted_keys: trustedKeys,
       timeout_s: get("feed.timeout_s"),
       max_manifest_bytes: get("feed.max_manifest_bytes"),
+      component: "decnet",
     },
     schedule: {
       cron: get("schedule.cron"),

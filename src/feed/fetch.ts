@@ -8,6 +8,7 @@
  */
 import { boundedGet } from "../http/get.js";
 import type { HttpClient } from "../http/tls.js";
+import { feedFileUrl } from "./urls.js";
 
 /** Minisign signatures are a few hundred bytes; the trusted comment is capped at 8 KiB. */
 export const MAX_SIGNATURE_BYTES = 16 * 1024;
@@ -33,11 +34,6 @@ export type FeedFetchResult =
       /** The master's Date header on the manifest's answer. */
       serverDate: string | null;
     };
-
-export function feedFileUrl(feedUrl: string, relative: string): string {
-  const base = feedUrl.endsWith("/") ? feedUrl : `${feedUrl}/`;
-  return new URL(relative, base).href;
-}
 
 export async function fetchFeed(options: FeedFetchOptions): Promise<FeedFetchResult> {
   const manifestUrl = feedFileUrl(options.feedUrl, "manifest.json");

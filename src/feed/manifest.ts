@@ -21,8 +21,21 @@ export interface Release {
   critical?: boolean;
 }
 
+/** What a feed is for (SPEC section 14, §4): hosts refuse a manifest for another component. */
+export const COMPONENTS = ["decnet", "decnet-updater"] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+/**
+ * The highest serial a manifest may carry: one below Number.MAX_SAFE_INTEGER,
+ * so `publish` can always add 1 exactly. A forged serial at the edge of the
+ * safe integers would otherwise make every later publish fail for good.
+ */
+export const MAX_SERIAL = Number.MAX_SAFE_INTEGER - 1;
+
 export interface Manifest {
   schema: 1;
+  /** Absent in manifests published before the field existed (docs/protocol.md, "Component"). */
+  component?: Component;
   channel: string;
   serial: number;
   issued_at: string;
@@ -53,7 +66,11 @@ function isTimestamp(value: unknown): value is string {
   );
 }
 
-/** A relative path below the manifest: no scheme, no leading "/", no "..", no "\\". */
+/**
+ * A relative path below the manifest: no scheme, no leading "/", no "..", no
+ * "\\", no white space or control character anywhere (the URL parser strips
+ * leading blanks, so " http:host/x" would name another origin).
+ */
 export function isSafeRelativeUrl(value: unknown): value is string {
   if (typeof value !== "string" || value === "" || value.length > 1024) return false;
   if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(value) || value.startsWith("/") || value.includes("\\"))
@@ -65,7 +82,8 @@ export function isSafeRelativeUrl(value: unknown): value is string {
 function hasControlOrQueryCharacter(value: string): boolean {
   for (const char of value) {
     const code = char.charCodeAt(0);
-    if (code < 0x20 || code === 0x7f || char === "?" || char === "#" || char === "%") return true;
+    if (code <= 0x20 || code === 0x7f || char === "?" || char === "#" || char === "%") return true;
+    if (/\s/u.test(char)) return true;
   }
   return false;
 }
@@ -83,11 +101,19 @@ export function parseManifest(bytes: Buffer): Manifest {
   if (!isObject(doc))
     throw refuse("document", "a JSON object", Array.isArray(doc) ? "an array" : doc);
   if (doc.schema !== 1) throw refuse("schema", "1", doc.schema);
+  if (doc.component !== undefined && !COMPONENTS.includes(doc.component as Component))
+    throw refuse("component", `one of ${COMPONENTS.join(", ")}`, doc.component);
   if (typeof doc.channel !== "string" || doc.channel === "")
     throw refuse("channel", "a string", doc.channel);
   if (!Number.isSafeInteger(doc.serial) || (doc.serial as number) < 0) {
-    throw refuse("serial", "an integer >= 0", doc.serial);
+    throw refuse("serial", `an integer from 0 to ${MAX_SERIAL}`, doc.serial);
   }
+  if ((doc.serial as number) > MAX_SERIAL)
+    throw refuse(
+      "serial",
+      `an integer from 0 to ${MAX_SERIAL} (so it can be incremented)`,
+      doc.serial,
+    );
   if (!isTimestamp(doc.issued_at)) throw refuse("issued_at", "an ISO 8601 time", doc.issued_at);
   if (!isTimestamp(doc.expires)) throw refuse("expires", "an ISO 8601 time", doc.expires);
   if (!Array.isArray(doc.releases)) throw refuse("releases", "a list", doc.releases);
@@ -100,6 +126,7 @@ export function parseManifest(bytes: Buffer): Manifest {
   }
   return {
     schema: 1,
+    ...(doc.component !== undefined ? { component: doc.component as Component } : {}),
     channel: doc.channel,
     serial: doc.serial as number,
     issued_at: doc.issued_at,
@@ -119,7 +146,11 @@ function parseRelease(entry: unknown, at: string): Release {
   if (typeof sha !== "string" || !GIT_SHA.test(sha))
     throw refuse(`${at}.sha`, "a lowercase hex git sha", sha);
   if (!isSafeRelativeUrl(url))
-    throw refuse(`${at}.url`, "a relative path without '..' or a scheme", url);
+    throw refuse(
+      `${at}.url`,
+      "a relative path without '..', a scheme, white space or a control character",
+      url,
+    );
   if (typeof sha256 !== "string" || !SHA256.test(sha256)) {
     throw refuse(`${at}.sha256`, "64 lowercase hex characters", sha256);
   }

@@ -1,19 +1,36 @@
 /**
  * `publish`: adds or replaces a release in a feed directory and re-signs the
- * manifest. The master's whole job, so it must never leave a feed that
- * hosts refuse: the new manifest is checked with the same parser the agent
- * uses before it is written, and the serial always goes up.
+ * manifest. The master's whole job, so it must never leave a feed that hosts
+ * refuse, and never sign what it did not verify:
+ *
+ * - the feed's current manifest.json must verify with the public half of the
+ *   signing key (or a `--trusted-key`) before anything is merged; whoever can
+ *   write the served folder without the key could otherwise add a release and
+ *   have the operator's next routine publish sign it (docs/security.md, b);
+ * - a file the current signed manifest names is never overwritten (hosts
+ *   verified those bytes), nor the manifest or its signature;
+ * - the new manifest passes the agent's own parser before it is written, and
+ *   the serial always goes up (it is bounded so that it always can).
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import semver from "semver";
-import { UpdaterError } from "../errors.js";
+import { oneLine, UpdaterError } from "../errors.js";
 import { fsyncDir, writeFileAtomic } from "../fs/atomic.js";
-import { parseSecretKey, signData } from "../signing/secret-key.js";
-import { type Manifest, parseManifest, type Release } from "./manifest.js";
+import { createExclusive, tempNameBeside } from "../fs/exclusive.js";
+import { type PublicKey, verifySignature } from "../signing/minisign.js";
+import { parseSecretKey, publicKeyOf, signData } from "../signing/secret-key.js";
+import {
+  type Component,
+  isSafeRelativeUrl,
+  MAX_SERIAL,
+  type Manifest,
+  parseManifest,
+  type Release,
+} from "./manifest.js";
 
 export interface PublishOptions {
   feedDir: string;
@@ -21,6 +38,10 @@ export interface PublishOptions {
   version: string;
   sha: string;
   keyFile: string;
+  /** More public keys the feed's current manifest may be signed with (a key rotation). */
+  trustedKeys?: readonly PublicKey[];
+  /** What the feed is for; default the feed's own, else "decnet". */
+  component?: Component | undefined;
   channel?: string | undefined;
   latest: boolean;
   rolloutPercent: number;
@@ -35,50 +56,85 @@ export interface PublishResult {
   release: Release;
 }
 
-async function readExisting(feedDir: string): Promise<Manifest | null> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(join(feedDir, "manifest.json"));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  return parseManifest(bytes);
+const MANIFEST = "manifest.json";
+const SIGNATURE = "manifest.json.minisig";
+
+function refuse(message: string): UpdaterError {
+  return new UpdaterError("E_PUBLISH", `publish: ${message}`);
 }
 
-/** Copies the tarball into the feed, hashing it on the way (one read of the file). */
+/**
+ * The feed's current manifest, verified; null for an empty feed (no
+ * manifest.json), the only case where there is no signature to check.
+ */
+export async function readVerifiedFeed(
+  feedDir: string,
+  keys: readonly PublicKey[],
+): Promise<Manifest | null> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(join(feedDir, MANIFEST));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw refuse(`cannot read ${join(feedDir, MANIFEST)} (${oneLine(error)})`);
+  }
+  let signature: string;
+  try {
+    signature = await readFile(join(feedDir, SIGNATURE), "utf8");
+    verifySignature(bytes, signature, keys);
+  } catch (error) {
+    const why =
+      (error as NodeJS.ErrnoException).code === "ENOENT"
+        ? `${SIGNATURE} is missing`
+        : oneLine(error);
+    throw refuse(
+      `the feed's ${MANIFEST} does not verify with this key: someone changed it, or it was signed with another key (${why}); after a key rotation pass the old public key with --trusted-key`,
+    );
+  }
+  try {
+    return parseManifest(bytes);
+  } catch (error) {
+    throw refuse(`the feed's signed ${MANIFEST} breaks the manifest rules (${oneLine(error)})`);
+  }
+}
+
+/**
+ * Copies the tarball to a temp file in the feed, hashing it on the way (one
+ * read). The temp file has a random name and is created with O_EXCL and
+ * O_NOFOLLOW, so nothing planted in the feed folder is written through.
+ */
 async function copyHashed(
   source: string,
-  target: string,
-): Promise<{ sha256: string; size: number }> {
-  const temp = `${target}.${process.pid}.tmp`;
-  const hash = createHash("sha256");
+  feedDir: string,
+): Promise<{ temp: string; sha256: string; size: number }> {
+  const temp = tempNameBeside(join(feedDir, "publish"));
+  let sha256 = "";
   let size = 0;
   try {
+    const handle = await createExclusive(temp, 0o644);
+    const hash = createHash("sha256");
     await pipeline(
       createReadStream(source),
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
+      async function* (input: AsyncIterable<Buffer>) {
+        for await (const chunk of input) {
           hash.update(chunk);
           size += chunk.length;
           yield chunk;
         }
       },
-      createWriteStream(temp, { mode: 0o644, flush: true }),
+      handle.createWriteStream({ flush: true }),
     );
-    await rename(temp, target);
+    sha256 = hash.digest("hex");
   } catch (error) {
     await rm(temp, { force: true });
     const code = (error as NodeJS.ErrnoException).code ?? "";
     throw new UpdaterError(
       "E_PUBLISH",
-      `publish: cannot copy ${source} into the feed (${code || error})`,
-      {
-        cause: error,
-      },
+      `publish: cannot copy ${source} into the feed (${code || oneLine(error)})`,
+      { cause: error },
     );
   }
-  return { sha256: hash.digest("hex"), size };
+  return { temp, sha256, size };
 }
 
 function checkArguments(options: PublishOptions): void {
@@ -110,65 +166,102 @@ function checkArguments(options: PublishOptions): void {
       `--rollout: expected an integer from 0 to 100, found ${options.rolloutPercent}`,
     );
   }
+  const url = basename(options.tarball);
+  // The feed's own files and hidden (temp) names are never a release's.
+  if (url === MANIFEST || url === SIGNATURE || url.startsWith(".") || !isSafeRelativeUrl(url)) {
+    throw new UpdaterError(
+      "E_USAGE",
+      `--tarball: expected a file name a feed can serve (not ${MANIFEST}, ${SIGNATURE} or a hidden name; no white space, '%', '?' or '#'), found ${JSON.stringify(url)}`,
+    );
+  }
+}
+
+/** What the feed is for: the flag, or what the feed already says; a change is refused. */
+function componentOf(options: PublishOptions, existing: Manifest | null): Component {
+  const component = options.component ?? existing?.component ?? "decnet";
+  if (existing?.component !== undefined && existing.component !== component) {
+    throw refuse(
+      `feed ${options.feedDir} is for ${JSON.stringify(existing.component)}, --component says ${JSON.stringify(component)}`,
+    );
+  }
+  return component;
 }
 
 export async function publishRelease(options: PublishOptions): Promise<PublishResult> {
   checkArguments(options);
   const secretKey = parseSecretKey(await readFile(options.keyFile, "utf8"), options.keyFile);
   await mkdir(options.feedDir, { recursive: true });
-  const existing = await readExisting(options.feedDir);
+  const existing = await readVerifiedFeed(options.feedDir, [
+    publicKeyOf(secretKey),
+    ...(options.trustedKeys ?? []),
+  ]);
   if (existing && options.channel !== undefined && options.channel !== existing.channel) {
-    throw new UpdaterError(
-      "E_PUBLISH",
-      `publish: feed ${options.feedDir} is channel ${JSON.stringify(existing.channel)}, --channel says ${JSON.stringify(options.channel)}`,
+    throw refuse(
+      `feed ${options.feedDir} is channel ${JSON.stringify(existing.channel)}, --channel says ${JSON.stringify(options.channel)}`,
     );
   }
+  const component = componentOf(options, existing);
+  const serial = (existing?.serial ?? 0) + 1;
+  if (serial > MAX_SERIAL)
+    throw refuse(`the feed's serial ${existing?.serial} cannot be incremented past ${MAX_SERIAL}`);
   const url = basename(options.tarball);
   const clash = existing?.releases.find((r) => r.url === url && r.version !== options.version);
-  if (clash) {
-    throw new UpdaterError(
-      "E_PUBLISH",
-      `publish: ${url} is already the tarball of release ${clash.version}; rename the file`,
+  if (clash)
+    throw refuse(`${url} is already the tarball of release ${clash.version}; rename the file`);
+  const named = existing?.releases.find((r) => r.url === url);
+
+  const copied = await copyHashed(options.tarball, options.feedDir);
+  try {
+    if (named && named.sha256 !== copied.sha256) {
+      throw refuse(
+        `${url} is the tarball of release ${named.version} in the signed manifest (sha256 ${named.sha256.slice(0, 12)}...); hosts verified those bytes, so a new build needs another file name (found sha256 ${copied.sha256.slice(0, 12)}...)`,
+      );
+    }
+    const release: Release = {
+      version: options.version,
+      sha: options.sha,
+      url,
+      sha256: copied.sha256,
+      size: copied.size,
+      published_at: options.now.toISOString(),
+      rollout: { percent: options.rolloutPercent },
+      ...(options.minUpdater !== undefined ? { min_updater: options.minUpdater } : {}),
+    };
+    const others = (existing?.releases ?? []).filter(
+      (r) => r.version !== release.version && r.sha !== release.sha,
     );
+    const releases = [...others, release].sort((a, b) => semver.compare(a.version, b.version));
+    const keptLatest =
+      existing?.latest && releases.some((r) => r.version === existing.latest)
+        ? existing.latest
+        : undefined;
+    const manifest: Manifest = {
+      schema: 1,
+      component,
+      channel: options.channel ?? existing?.channel ?? "stable",
+      serial,
+      issued_at: options.now.toISOString(),
+      expires: new Date(options.now.getTime() + options.expiresInS * 1000).toISOString(),
+      latest: options.latest || keptLatest === undefined ? release.version : keptLatest,
+      releases,
+    };
+    const bytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+    parseManifest(bytes); // the agent's own rules: never publish what hosts would refuse
+
+    // The tarball is in place under a name no signed manifest named with
+    // other bytes before the manifest that names it exists: no window in
+    // which hosts could fetch bytes that differ from the signed sha256.
+    if (named) await rm(copied.temp, { force: true });
+    else await rename(copied.temp, join(options.feedDir, url));
+    const comment = `timestamp:${Math.floor(options.now.getTime() / 1000)}\tfile:${MANIFEST}\tserial:${manifest.serial}\thashed`;
+    const signature = signData(secretKey, bytes, comment);
+    // Signature first: a host that fetches between the two renames sees a
+    // pair that does not verify and simply retries on its next cycle.
+    await writeFileAtomic(join(options.feedDir, SIGNATURE), signature);
+    await writeFileAtomic(join(options.feedDir, MANIFEST), bytes);
+    await fsyncDir(options.feedDir);
+    return { manifest, release };
+  } finally {
+    await rm(copied.temp, { force: true });
   }
-
-  const { sha256, size } = await copyHashed(options.tarball, join(options.feedDir, url));
-  const release: Release = {
-    version: options.version,
-    sha: options.sha,
-    url,
-    sha256,
-    size,
-    published_at: options.now.toISOString(),
-    rollout: { percent: options.rolloutPercent },
-    ...(options.minUpdater !== undefined ? { min_updater: options.minUpdater } : {}),
-  };
-  const others = (existing?.releases ?? []).filter(
-    (r) => r.version !== release.version && r.sha !== release.sha,
-  );
-  const releases = [...others, release].sort((a, b) => semver.compare(a.version, b.version));
-  const keptLatest =
-    existing?.latest && releases.some((r) => r.version === existing.latest)
-      ? existing.latest
-      : undefined;
-  const manifest: Manifest = {
-    schema: 1,
-    channel: options.channel ?? existing?.channel ?? "stable",
-    serial: (existing?.serial ?? 0) + 1,
-    issued_at: options.now.toISOString(),
-    expires: new Date(options.now.getTime() + options.expiresInS * 1000).toISOString(),
-    latest: options.latest || keptLatest === undefined ? release.version : keptLatest,
-    releases,
-  };
-  const bytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-  parseManifest(bytes); // the agent's own rules: never publish what hosts would refuse
-
-  const comment = `timestamp:${Math.floor(options.now.getTime() / 1000)}\tfile:manifest.json\tserial:${manifest.serial}\thashed`;
-  const signature = signData(secretKey, bytes, comment);
-  // Signature first: a host that fetches between the two renames sees a
-  // pair that does not verify and simply retries on its next cycle.
-  await writeFileAtomic(join(options.feedDir, "manifest.json.minisig"), signature);
-  await writeFileAtomic(join(options.feedDir, "manifest.json"), bytes);
-  await fsyncDir(options.feedDir);
-  return { manifest, release };
 }

@@ -4,9 +4,9 @@
  * holds either the old bytes or the new ones, never a torn mix.
  * Do not reorder these steps.
  */
-import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
+import { createExclusive, tempNameBeside } from "./exclusive.js";
 
 export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, "r");
@@ -23,10 +23,10 @@ export async function writeFileAtomic(
   mode = 0o644,
 ): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const temp = tempNameBeside(path);
   try {
-    const handle = await open(temp, "wx", mode);
+    const handle = await createExclusive(temp, mode);
     try {
       await handle.writeFile(data);
       await handle.sync();

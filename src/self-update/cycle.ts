@@ -17,8 +17,8 @@ import { type AgentDeps, createFeedClient } from "../agent/deps.js";
 import { fileReport } from "../agent/reports.js";
 import type { Config } from "../config/types.js";
 import { fsError, isUpdaterError, oneLine, UpdaterError } from "../errors.js";
-import { feedFileUrl } from "../feed/fetch.js";
 import type { Release } from "../feed/manifest.js";
+import { releaseFileUrl } from "../feed/urls.js";
 import { fsyncDir, writeFileAtomic } from "../fs/atomic.js";
 import { exists } from "../fs/exists.js";
 import { writeReleaseFile } from "../layout/release-file.js";
@@ -61,6 +61,7 @@ function selfFeedConfig(config: Config, paths: SelfPaths): Config {
       ...config.feed,
       url: config.self_update.feed_url as string,
       trusted_keys: config.self_update.trusted_keys,
+      component: "decnet-updater",
     },
     // pin.* is about DECNET; the updater always follows its feed's latest.
     pin: { hold: false },
@@ -178,7 +179,7 @@ async function installSelf(
       throw error;
     }
   };
-  const url = feedFileUrl(selfConfig.feed.url, target.url);
+  const url = releaseFileUrl(selfConfig.feed.url, target.url);
   const client = await createFeedClient(selfConfig);
   let downloaded: Awaited<ReturnType<typeof downloadRelease>>;
   try {

@@ -72,6 +72,25 @@ export function parsePublicKey(text: string, source: string): PublicKey {
   return { keyId, id: displayKeyId(keyId), key };
 }
 
+/** The base64 line of a minisign public key (what `feed.trusted_keys` may hold instead of a path). */
+export const PUBLIC_KEY_LINE = /^RW[A-Za-z0-9+/]{54}$/;
+
+/** A public key given as its base64 line or as the path of a `.pub` file. */
+export async function readPublicKey(lineOrPath: string): Promise<PublicKey> {
+  if (PUBLIC_KEY_LINE.test(lineOrPath)) return parsePublicKey(lineOrPath, "public key");
+  const { readFile } = await import("node:fs/promises");
+  let text: string;
+  try {
+    text = await readFile(lineOrPath, "utf8");
+  } catch (error) {
+    throw new UpdaterError(
+      "E_KEY",
+      `${lineOrPath}: cannot read the public key (${(error as NodeJS.ErrnoException).code ?? error})`,
+    );
+  }
+  return parsePublicKey(text, lineOrPath);
+}
+
 export function parseSignature(text: string): Signature {
   const lines = text.split(/\r?\n/);
   const [untrusted, sigLine, trusted, globalLine] = lines;

@@ -11,6 +11,7 @@
  */
 import {
   createPrivateKey,
+  createPublicKey,
   sign as edSign,
   generateKeyPairSync,
   type KeyObject,
@@ -18,7 +19,7 @@ import {
 } from "node:crypto";
 import { blake2b } from "@noble/hashes/blake2b";
 import { UpdaterError } from "../errors.js";
-import { blake2b512, decodeBase64, displayKeyId } from "./minisign.js";
+import { blake2b512, decodeBase64, displayKeyId, type PublicKey } from "./minisign.js";
 
 export interface SecretKey {
   keyId: Buffer;
@@ -72,6 +73,18 @@ export function formatSecretKey(sk: SecretKey): string {
     checksum(sk.keyId, sk.seed, sk.publicKey),
   ]);
   return `untrusted comment: minisign secret key ${sk.id} (unencrypted)\n${body.toString("base64")}\n`;
+}
+
+/** The public half, as `feed.trusted_keys` holds it: what `publish` verifies the feed with. */
+export function publicKeyOf(sk: SecretKey): PublicKey {
+  return {
+    keyId: sk.keyId,
+    id: sk.id,
+    key: createPublicKey({
+      key: { kty: "OKP", crv: "Ed25519", x: sk.publicKey.toString("base64url") },
+      format: "jwk",
+    }),
+  };
 }
 
 export function formatPublicKey(sk: SecretKey): string {

@@ -44,6 +44,11 @@ export interface State {
   highest_serial: number | null;
   manifest_sha256: string | null;
   etag: string | null;
+  /**
+   * Set once a manifest naming its component was accepted from this feed;
+   * from then on an unnamed (older) manifest is refused (feed/accept.ts).
+   */
+  component_seen: boolean;
   last_check: CheckRecord | null;
   last_result: CheckRecord | null;
   /** Counters for the metrics textfile (SPEC section 10); they survive restarts. */
@@ -92,6 +97,7 @@ export function emptyState(): State {
     highest_serial: null,
     manifest_sha256: null,
     etag: null,
+    component_seen: false,
     last_check: null,
     last_result: null,
     failed_releases: {},

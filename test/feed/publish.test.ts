@@ -44,6 +44,9 @@ async function fixture(t: Parameters<typeof tempDir>[0]) {
       signature,
       trustedKeys: [key],
       channel: "stable",
+      component: "decnet",
+      unnamedAllowed: false,
+      feedUrl: "https://master.test/feed/",
       now: NOW,
       highestSerial: null,
       acceptedSha256: null,
@@ -103,17 +106,19 @@ describe("publish", () => {
     assert.equal(manifest.latest, "1.1.0");
   });
 
-  test("publishing a version again replaces it", async (t) => {
+  test("publishing a version again under a new file name replaces it", async (t) => {
     const f = await fixture(t);
     await f.publish({ tarball: await f.tarball("decnet-1.0.0.tar.gz", "first build") });
     await f.publish({
-      tarball: await f.tarball("decnet-1.0.0.tar.gz", "rebuilt"),
+      tarball: await f.tarball("decnet-1.0.0-r2.tar.gz", "rebuilt"),
       sha: "ccccccc3",
     });
     const manifest = await f.verify();
     assert.equal(manifest.releases.length, 1);
     assert.equal(manifest.releases[0]?.sha, "ccccccc3");
+    assert.equal(manifest.releases[0]?.url, "decnet-1.0.0-r2.tar.gz");
     assert.equal(manifest.releases[0]?.size, "rebuilt".length);
+    assert.equal(manifest.component, "decnet");
   });
 
   test("refusals leave the feed exactly as it was", async (t) => {

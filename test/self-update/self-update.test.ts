@@ -189,6 +189,7 @@ async function publishApp(app: { version: string; sha: string }, minUpdater?: st
 async function publishUpdater(tarball: string, release: { version: string; sha: string }) {
   await publishRelease({
     feedDir: selfFeed,
+    component: "decnet-updater",
     tarball,
     ...release,
     keyFile: signer.keyFile,

@@ -14,6 +14,18 @@ interface PublishFlags {
   rollout: number;
   expiresIn: number;
   minUpdater?: string;
+  trustedKey: string[];
+  component?: "decnet" | "decnet-updater";
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function component(value: string): "decnet" | "decnet-updater" {
+  if (value !== "decnet" && value !== "decnet-updater")
+    throw new InvalidArgumentError('expected "decnet" or "decnet-updater"');
+  return value;
 }
 
 function percent(value: string): number {
@@ -47,8 +59,20 @@ export function registerPublish(program: Command): void {
       "--min-updater <semver>",
       "hosts must run at least this decnet-updater first (they update themselves, then this)",
     )
+    .option(
+      "--component <name>",
+      'what the feed is for: "decnet" (the app) or "decnet-updater" (the updater itself); default the feed\'s own, else decnet',
+      component,
+    )
+    .option(
+      "--trusted-key <key>",
+      "another minisign public key (base64 line or .pub file) the feed's current manifest may be signed with, after a key rotation; repeatable",
+      collect,
+      [],
+    )
     .action(async (flags: PublishFlags) => {
       const { publishRelease } = await import("../../feed/publish.js");
+      const { readPublicKey } = await import("../../signing/minisign.js");
       try {
         const { manifest, release } = await publishRelease({
           feedDir: flags.feed,
@@ -61,6 +85,8 @@ export function registerPublish(program: Command): void {
           rolloutPercent: flags.rollout,
           expiresInS: flags.expiresIn,
           minUpdater: flags.minUpdater,
+          component: flags.component,
+          trustedKeys: await Promise.all(flags.trustedKey.map((key) => readPublicKey(key))),
           now: new Date(),
         });
         printLine(
