@@ -6,11 +6,11 @@ import type { Config } from "../config/types.js";
 import { oneLine, UpdaterError } from "../errors.js";
 import type { Decision } from "../feed/select.js";
 import { statePaths } from "../layout/paths.js";
-import { acquireLock } from "../state/lock.js";
 import { loadState, type State, saveState } from "../state/store.js";
 import { decide } from "./decide.js";
 import type { AgentDeps } from "./deps.js";
 import { closedGate, waitReason } from "./gates.js";
+import { lockHost } from "./trusted-dirs.js";
 
 export interface ReleaseRef {
   sha: string;
@@ -37,7 +37,7 @@ const STATUS_OF: Record<Decision["kind"], CheckStatus> = {
 
 export async function runCheck(config: Config, deps: AgentDeps): Promise<CheckResult> {
   // check writes state.json (serial, ETag): one writer at a time.
-  const lock = await acquireLock(config.state_dir);
+  const lock = await lockHost(config);
   try {
     return await check(config, deps);
   } finally {

@@ -4,8 +4,8 @@ import { exists } from "../fs/exists.js";
 import { statePaths } from "../layout/paths.js";
 import { selfPaths } from "../self-update/paths.js";
 import { clearRelease } from "../state/failures.js";
-import { acquireLock } from "../state/lock.js";
 import { loadState, refusedMarker, resetState, saveState } from "../state/store.js";
+import { lockHost } from "./trusted-dirs.js";
 
 export async function runClear(
   config: Config,
@@ -13,7 +13,7 @@ export async function runClear(
 ): Promise<string> {
   const paths = statePaths(config.state_dir);
   const selfState = selfPaths(config.self_update.install_dir, config.state_dir).state.state;
-  const lock = await acquireLock(config.state_dir);
+  const lock = await lockHost(config);
   try {
     if (target.state) {
       await resetState(paths.state);

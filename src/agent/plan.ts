@@ -32,6 +32,7 @@ import { type AgentDeps, createFeedClient } from "./deps.js";
 import { closedGate, evaluateGates, type GateVerdict, noteSightings, waitReason } from "./gates.js";
 import { fetchManifest, readStored } from "./manifest-source.js";
 import { type Preflight, runPreflight } from "./preflight.js";
+import { checkHostDirs } from "./trusted-dirs.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -194,6 +195,7 @@ async function downloadInto(
 }
 
 export async function runPlan(config: Config, deps: AgentDeps): Promise<Plan> {
+  await checkHostDirs(config);
   const paths = statePaths(config.state_dir);
   const install = installPaths(config.install_dir);
   // A copy: gates and backoff below work on it as the cycle would, and it is never saved.

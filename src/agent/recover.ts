@@ -27,7 +27,12 @@ import {
 import { daemonReload, probe, restart } from "../pipeline/restart-and-probe.js";
 import type { StepRecord } from "../pipeline/run-cycle.js";
 import { revertPromote } from "../pipeline/steps/promote.js";
-import { ensureCurrent, finishSwap, undoRotation } from "../pipeline/steps/slots.js";
+import {
+  commitRotation,
+  ensureCurrent,
+  finishSwap,
+  undoRotation,
+} from "../pipeline/steps/slots.js";
 import { revertUnits } from "../pipeline/steps/units.js";
 import { pruneVenvs } from "../pipeline/steps/venvs.js";
 import { buildReport, type Report } from "../report/build.js";
@@ -51,14 +56,15 @@ export async function recover(config: Config, deps: AgentDeps): Promise<Recovery
   if (await finishSwap(install)) actions.push("finished an interrupted slot swap");
   if (inflight?.phase === "rotating") {
     // Stopped inside rotateSlots: nothing of the new release is live yet; undo it.
-    await undoRotation(install, inflight.had_active);
+    await undoRotation(install, inflight.report_id);
     actions.push("undid an interrupted rotation");
   } else if (
-    !(await exists(install.active)) &&
-    (await exists(install.prev)) &&
-    (await exists(install.staging))
+    !inflight &&
+    (((await exists(install.staging)) && !(await exists(install.active))) ||
+      ((await exists(install.older)) && !(await exists(install.prev))))
   ) {
-    await undoRotation(install, true);
+    // A half-done move with no record of it: put the slots that exist back in their places.
+    await undoRotation(install, null);
     actions.push("undid an interrupted rotation");
   }
   if (await exists(install.staging)) {
@@ -96,13 +102,15 @@ async function settle(
   const started = deps.monotonicMs();
   try {
     const active = await readReleaseFile(install.active);
-    const newIsActive = active?.sha === target.sha;
+    // The update's own slot (its id), not only its sha: a --force reinstall has the same sha.
+    const newIsActive = active?.update_id === record.report_id;
     if (newIsActive && record.phase === "restarted") {
       const health = await probe(config, pipelineDeps, {
         sha: target.sha,
         version: target.version,
       });
       if (health.healthy) {
+        await commitRotation(install);
         await pruneVenvs(install);
         actions.push(`committed ${target.version}: it was restarted and answers healthy`);
         steps.push({ name: "probe", ms: Math.round(deps.monotonicMs() - started), ok: true });
@@ -113,7 +121,7 @@ async function settle(
       error = new UpdaterError("E_PROBE", `after an interruption: ${health.detail}`);
     }
     // Roll back whatever the record says was changed; every undo is idempotent.
-    if (newIsActive) await undoRotation(install, record.had_active);
+    await undoRotation(install, record.report_id);
     if (record.promote) await revertPromote(install, record.promote);
     else if (from?.venv) await pointSymlink(install.venvLink, from.venv);
     const unitChanges = decodeUnitChanges(record.unit_changes);

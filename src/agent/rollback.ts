@@ -11,12 +11,12 @@ import { swapSlots } from "../pipeline/steps/slots.js";
 import { planUnits, syncUnits } from "../pipeline/steps/units.js";
 import { slotVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type ReleaseRef, type Report } from "../report/build.js";
-import { acquireLock } from "../state/lock.js";
 import { loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
 import { recover } from "./recover.js";
 import { fileReport } from "./reports.js";
+import { lockHost } from "./trusted-dirs.js";
 
 export interface RollbackResult {
   status: "rolled_back" | "rollback_failed";
@@ -29,7 +29,7 @@ export interface RollbackResult {
 }
 
 export async function runRollback(config: Config, deps: AgentDeps): Promise<RollbackResult> {
-  const lock = await acquireLock(config.state_dir);
+  const lock = await lockHost(config);
   try {
     await recover(config, deps);
     const result = await manualRollback(config, deps);

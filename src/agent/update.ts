@@ -22,7 +22,6 @@ import { pathsOf, trialStarts } from "../self-update/paths.js";
 import { updaterMetrics } from "../self-update/status.js";
 import { commitTrial, settleFailedTrial } from "../self-update/trial.js";
 import { backOff, type CycleVerdict, recordFailure, recordOutcome } from "../state/failures.js";
-import { acquireLock } from "../state/lock.js";
 import {
   checkRecord,
   countUpdate,
@@ -38,6 +37,7 @@ import { closedGate, noteUpdate, waitReason } from "./gates.js";
 import { runPreflight } from "./preflight.js";
 import { recover } from "./recover.js";
 import { fileReport, sendPendingReports } from "./reports.js";
+import { lockHost } from "./trusted-dirs.js";
 import { withCertificateWarnings } from "./warnings.js";
 
 export type UpdateStatus = Exclude<ReportStatus, "warning"> | "up_to_date" | "held";
@@ -80,7 +80,7 @@ export async function runUpdate(
   deps: AgentDeps,
   options: { force: boolean },
 ): Promise<UpdateResult> {
-  const lock = await acquireLock(config.state_dir);
+  const lock = await lockHost(config);
   try {
     await recover(config, deps);
     await settleFailedTrial(config, deps).catch((error) =>

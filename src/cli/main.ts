@@ -44,6 +44,9 @@ export function buildProgram(): Command {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // Nothing this program (or pip under it) creates as root may be writable by
+  // group or others, whatever umask it was started with (docs/security.md).
+  process.umask(process.umask() | 0o022);
   const program = buildProgram();
   try {
     if (argv.length <= 2) {

@@ -84,7 +84,7 @@ async function readToml(path: string): Promise<Record<string, unknown>> {
 function* flatten(table: Record<string, unknown>, prefix = ""): Generator<[string, unknown]> {
   for (const [name, value] of Object.entries(table)) {
     const key = prefix + name;
-    if (isTable(value) && !(key in SCHEMA)) yield* flatten(value, `${key}.`);
+    if (isTable(value) && !Object.hasOwn(SCHEMA, key)) yield* flatten(value, `${key}.`);
     else yield [key, value];
   }
 }

@@ -38,7 +38,8 @@ function configError(file: string, key: string, expected: string, found: string)
 export function validateConfig(flat: FlatConfig, files: string[], options: LoadOptions): Config {
   const mainFile = files[0] as string;
   for (const [key, { file }] of flat) {
-    if (!(key in SCHEMA)) {
+    // Own keys only: "constructor", "toString" or "__proto__" are not schema keys.
+    if (!Object.hasOwn(SCHEMA, key)) {
       const section = key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "";
       const known = Object.keys(SCHEMA)
         .filter((k) => (section ? k.startsWith(`${section}.`) : !k.includes(".")))

@@ -20,13 +20,13 @@
 import cron, { type ScheduledTask } from "node-cron";
 import type { AgentDeps } from "../agent/deps.js";
 import { recover } from "../agent/recover.js";
+import { lockHost } from "../agent/trusted-dirs.js";
 import { runUpdate } from "../agent/update.js";
 import type { Config } from "../config/types.js";
 import { isUpdaterError, oneLine } from "../errors.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { pathsOf, trialStarts } from "../self-update/paths.js";
 import { runningRelease } from "../self-update/running.js";
-import { acquireLock } from "../state/lock.js";
 import { removeDaemonInfo, writeDaemonInfo } from "./info-file.js";
 import { hostPhaseMs, splaySpanMs } from "./phase.js";
 
@@ -52,7 +52,7 @@ async function ownSlotSha(config: Config, deps: AgentDeps): Promise<string | nul
 export async function runDaemon(input: DaemonInput): Promise<number> {
   const { deps } = input;
   let config = input.config;
-  const daemonLock = await acquireLock(config.state_dir, process.pid, "daemon.lock");
+  const daemonLock = await lockHost(config, "daemon.lock");
   const startedAs = await ownSlotSha(config, deps);
   let task: ScheduledTask | null = null;
   /** This host's wait after each cron slot, ms (set by schedule()). */
@@ -83,19 +83,30 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     );
   };
 
+  /** The holder last logged for a skipped cycle: an operator's long `update` is logged once, not every slot. */
+  let lockedBy: string | null = null;
   const cycle = async (why: string): Promise<void> => {
     if (stopping || busy) return;
     const work = (async () => {
       try {
         const result = await runUpdate(config, deps, { force: false });
+        lockedBy = null;
         deps.log.info(
           { status: result.status, sha: result.to?.sha, version: result.to?.version, trigger: why },
           `Cycle ended: ${result.status}.`,
         );
       } catch (error) {
         const code = isUpdaterError(error) ? error.code : "E_INTERNAL";
-        if (code === "E_LOCKED") deps.log.info({ code }, `Cycle skipped: ${oneLine(error)}.`);
-        else deps.log.error({ code, trigger: why }, `Cycle failed: ${oneLine(error)}`);
+        if (code === "E_LOCKED") {
+          // Held by a live process (stale locks are taken over): try again at the next slot.
+          const line = oneLine(error);
+          if (line !== lockedBy)
+            deps.log.info({ code }, `Cycle skipped, trying again at the next slot: ${line}.`);
+          lockedBy = line;
+        } else {
+          lockedBy = null;
+          deps.log.error({ code, trigger: why }, `Cycle failed: ${oneLine(error)}`);
+        }
       }
     })();
     busy = work;
@@ -212,7 +223,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     if (config.schedule.run_on_start || onTrial) {
       void cycle(config.schedule.run_on_start ? "start" : "trial"); // recovery first, under the cycle lock
     } else {
-      const lock = await acquireLock(config.state_dir);
+      const lock = await lockHost(config);
       try {
         await recover(config, deps);
       } finally {

@@ -10,6 +10,10 @@ export interface InstallPaths {
   releases: string;
   active: string;
   prev: string;
+  /** The release before prev, kept while an update is on probation (until it commits or rolls back). */
+  older: string;
+  /** The last release that was rolled back, kept aside for a post-mortem. */
+  failed: string;
   staging: string;
   venvLink: string;
   venvs: string;
@@ -25,6 +29,8 @@ export function installPaths(installDir: string): InstallPaths {
     releases,
     active: join(releases, "active"),
     prev: join(releases, "prev"),
+    older: join(releases, "older"),
+    failed: join(releases, "failed"),
     staging: join(releases, "active.new"),
     venvLink: join(installDir, "venv"),
     venvs: join(installDir, "venvs"),

@@ -16,6 +16,8 @@ export interface ReleaseInfo {
   installed_at: string | null;
   /** The slot's venv relative to install_dir ("venvs/<dir>"); absent in DECNET's own files. */
   venv: string | null;
+  /** The id of the update that installed the slot (its report id): tells that update's slot from any other. */
+  update_id: string | null;
 }
 
 /** What this agent writes into a staged slot, last. */
@@ -27,6 +29,7 @@ export interface ReleaseRecord {
   manifest_serial: number;
   /** Absent in the updater's own slots (they have no venv). */
   venv?: string;
+  update_id: string;
 }
 
 export async function readReleaseFile(slotDir: string): Promise<ReleaseInfo | null> {
@@ -37,13 +40,14 @@ export async function readReleaseFile(slotDir: string): Promise<ReleaseInfo | nu
     return null;
   }
   if (typeof doc !== "object" || doc === null) return null;
-  const { sha, version, installed_at, venv } = doc as Record<string, unknown>;
+  const { sha, version, installed_at, venv, update_id } = doc as Record<string, unknown>;
   if (typeof sha !== "string" || sha === "") return null;
   return {
     sha,
     version: typeof version === "string" ? version : null,
     installed_at: typeof installed_at === "string" ? installed_at : null,
     venv: typeof venv === "string" && /^venvs\/[^/]+$/.test(venv) ? venv : null,
+    update_id: typeof update_id === "string" ? update_id : null,
   };
 }
 

@@ -6,9 +6,15 @@
  * The list follows DECNET's later hardening of extract_tarball and node-tar's
  * advisories: no links of any kind (a symlink or hardlink is the usual way to
  * write outside the target), no devices or FIFOs, no absolute paths or "..",
- * no setuid/setgid/sticky bits, no duplicates or type changes (a later entry
- * replacing an earlier one is how archives smuggle content past a check),
- * bounded names, depth, entry count and unpacked size.
+ * no duplicates or type changes (a later entry replacing an earlier one is
+ * how archives smuggle content past a check), bounded names, depth, entry
+ * count and unpacked size.
+ *
+ * Modes are the updater's, not the archive's (SPEC section 14, §2): folders
+ * 0755, files 0644, or 0755 when the archive gives the owner execute. Never
+ * setuid, setgid, sticky, or writable by group or others: a release built
+ * from a checkout with odd modes (or a hostile one) would otherwise give a
+ * local user a root-owned folder to drop a wheel or a unit file into.
  */
 import { UpdaterError } from "../errors.js";
 import { RELEASE_FILE } from "../layout/release-file.js";
@@ -29,6 +35,13 @@ export type EntryPlan =
   | { kind: "file"; path: string; size: number; mode: number }
   | { kind: "dir"; path: string; mode: number }
   | { kind: "root" };
+
+export const DIR_MODE = 0o755;
+
+/** 0755 when the archive gives the owner execute, else 0644; nothing else of its mode is kept. */
+export function fileMode(archiveMode: number | undefined): number {
+  return (archiveMode ?? 0) & 0o100 ? 0o755 : 0o644;
+}
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
@@ -86,7 +99,6 @@ export class ArchivePolicy {
         entry.path,
         `type ${entry.type} is not allowed (only files and directories)`,
       );
-    const mode = entry.mode ?? (isDir ? 0o755 : 0o644);
 
     const path = this.normalise(entry.path);
     if (path === "") {
@@ -110,8 +122,7 @@ export class ArchivePolicy {
       throw this.refuse(entry.path, "a file replaces a directory");
     if (isDir) {
       this.seen.set(path, "dir");
-      // setuid/setgid/sticky are dropped; the owner can always enter and write.
-      return { kind: "dir", path, mode: (mode & 0o777) | 0o700 };
+      return { kind: "dir", path, mode: DIR_MODE };
     }
     this.bytes += entry.size;
     if (this.bytes > this.limits.maxUnpackedBytes) {
@@ -121,7 +132,7 @@ export class ArchivePolicy {
       );
     }
     this.seen.set(path, "file");
-    return { kind: "file", path, size: entry.size, mode: mode & 0o777 };
+    return { kind: "file", path, size: entry.size, mode: fileMode(entry.mode) };
   }
 
   /** "./a/b/" -> "a/b"; refuses anything that is not a plain relative path. */

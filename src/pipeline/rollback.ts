@@ -1,6 +1,8 @@
 /**
  * Undo a failed update: exactly what the cycle recorded it changed, in
- * reverse. Slots swap back, `venv` points at the previous venv again, unit
+ * reverse. The new release moves aside to releases/failed and the previous
+ * slots come back (prev holds the last good release again), `venv` points at
+ * the previous venv again, unit
  * files get their old bytes (units the release added are removed), then the
  * previous agent is restarted and must probe healthy as the previous release.
  * Because each release has its own venv, the rolled-back agent really runs
@@ -16,7 +18,7 @@ import { revertUnits } from "./steps/units.js";
 
 export async function rollbackUpdate(ctx: UpdateContext, deps: PipelineDeps): Promise<void> {
   const { install } = ctx;
-  if (ctx.rotated) await undoRotation(install, ctx.hadActive);
+  if (ctx.rotated) await undoRotation(install, ctx.reportId);
   deps.failpoint("mid-rollback");
   if (ctx.promoteRecord) await revertPromote(install, ctx.promoteRecord);
   if (ctx.unitChanges.length > 0) {

@@ -9,6 +9,7 @@ import { fsError, isUpdaterError, type UpdaterError } from "../errors.js";
 import type { PipelineDeps, UpdateContext } from "./context.js";
 import { rollbackFailure } from "./rollback.js";
 import { STEP_RUNNERS } from "./step-runners.js";
+import { commitRotation } from "./steps/slots.js";
 import { pruneVenvs } from "./steps/venvs.js";
 import {
   FIRST_STEP,
@@ -69,7 +70,10 @@ export async function runCycle(ctx: UpdateContext, deps: PipelineDeps): Promise<
       continue;
     }
     if (next === "failed") await discardStaged(ctx);
-    if (next === "committed") await pruneVenvs(ctx.install);
+    if (next === "committed") {
+      await commitRotation(ctx.install);
+      await pruneVenvs(ctx.install);
+    }
     return {
       terminal: next,
       steps,

@@ -15,7 +15,13 @@ import { daemonReload, probe, restart } from "./restart-and-probe.js";
 import { rollbackUpdate } from "./rollback.js";
 import { downloadRelease, verifyDownload } from "./steps/download.js";
 import { extractRelease } from "./steps/extract.js";
-import { CommandFailed, type InstallInput, installRelease, smokeTest } from "./steps/install.js";
+import {
+  CommandFailed,
+  type InstallInput,
+  installRelease,
+  openVenv,
+  smokeTest,
+} from "./steps/install.js";
 import { adoptLegacyVenv, promote } from "./steps/promote.js";
 import { rotateSlots } from "./steps/slots.js";
 import { planUnits, previewUnitChanges, syncUnits } from "./steps/units.js";
@@ -119,7 +125,10 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
       sha256: ctx.target.sha256,
       manifest_serial: ctx.manifestSerial,
       venv: ctx.venvRelative,
+      update_id: ctx.reportId,
     });
+    // The venv was 0700 while it was built; it goes live with the slot.
+    await openVenv(join(ctx.install.root, ctx.venvRelative));
     // The in-flight record goes down before anything live moves. Do not reorder.
     ctx.hadActive = await exists(ctx.install.active);
     await persistInflight(ctx, "rotating");

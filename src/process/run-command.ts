@@ -2,8 +2,10 @@
  * Runs one command of the install (venv creation, install.command,
  * install.smoke) with a timeout, keeping only the last 8 KiB of its stderr:
  * what a report carries and all an operator needs to see why pip failed,
- * without holding a verbose build log in memory.
+ * without holding a verbose build log in memory. The tail is redacted
+ * (redact.ts): it goes into reports and state.json.
  */
+import { redactSecrets } from "./redact.js";
 
 export const STDERR_TAIL_BYTES = 8 * 1024;
 
@@ -12,7 +14,7 @@ export interface CommandOutcome {
   exitCode: number | undefined;
   signal: string | undefined;
   timedOut: boolean;
-  /** Set when the command could not be started at all (ENOENT, EACCES). */
+  /** Set when the command could not be started at all: the errno code (ENOENT, EACCES). */
   spawnError: string | undefined;
   stderrTail: string;
   ms: number;
@@ -51,9 +53,10 @@ export async function runCommand(
     if (tail.length > STDERR_TAIL_BYTES) tail = tail.subarray(tail.length - STDERR_TAIL_BYTES);
   });
   const result = await subprocess;
+  // execa's own message quotes the whole command line, secrets included: keep the code only.
   const spawnError =
     result.failed && result.exitCode === undefined && !result.isTerminated
-      ? result.shortMessage
+      ? String((result as { code?: unknown }).code ?? "error")
       : undefined;
   return {
     ok: !result.failed,
@@ -61,15 +64,14 @@ export async function runCommand(
     signal: result.signal,
     timedOut: result.timedOut,
     spawnError,
-    stderrTail: tail.toString("utf8"),
+    stderrTail: redactSecrets(tail.toString("utf8")),
     ms: Math.round(performance.now() - started),
   };
 }
 
 /** One line for an error message: "exit 1", "killed by SIGKILL after the 900 s timeout". */
 export function describeOutcome(outcome: CommandOutcome, timeoutS: number): string {
-  if (outcome.spawnError)
-    return `could not start (${outcome.spawnError.replace(/\s*\n\s*/g, " ")})`;
+  if (outcome.spawnError) return `could not start (${outcome.spawnError})`;
   if (outcome.timedOut) return `timed out after ${timeoutS} s`;
   if (outcome.signal) return `killed by ${outcome.signal}`;
   return `exit ${outcome.exitCode}`;

@@ -4,9 +4,13 @@
  * master answered 2xx or 409 (already have it). Undelivered reports are sent
  * again, oldest first, at the start of every later cycle; the id lets the
  * master drop a duplicate if an answer was lost after it stored one.
+ *
+ * A file in the outbox that is not a report (torn, foreign, or planted) is
+ * moved aside to outbox/rejected/ with one warning when a cycle sends: it is
+ * never sent, never deleted, and never stops the cycle.
  */
-import { readdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { request } from "undici";
 import { oneLine } from "../errors.js";
 import { writeFileAtomic } from "../fs/atomic.js";
@@ -32,25 +36,78 @@ export async function hasPendingReports(outboxDir: string): Promise<boolean> {
   return (await readdir(outboxDir).catch(() => [] as string[])).some((n) => n.endsWith(".json"));
 }
 
-/** Every readable report in the outbox, oldest first. An unreadable file is left for an operator. */
-export async function pendingReports(outboxDir: string): Promise<Pending[]> {
+/** Where files that are not reports go (kept for an operator, never sent). */
+export function rejectedDir(outboxDir: string): string {
+  return join(outboxDir, "rejected");
+}
+
+/** Why `doc` (the file `name`) is not a report this agent wrote, or null. */
+function notAReport(doc: unknown, name: string): string | null {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "not a JSON object";
+  const { id, finished_at } = doc as Record<string, unknown>;
+  if (typeof id !== "string" || `${id}.json` !== name) return "its id does not match its file name";
+  if (typeof finished_at !== "string" || Number.isNaN(Date.parse(finished_at)))
+    return "no finished_at time";
+  return null;
+}
+
+export interface OutboxContents {
+  /** Reports to send, oldest first. */
+  pending: Pending[];
+  /** Files that are not reports, with why. */
+  rejected: Array<{ path: string; why: string }>;
+}
+
+/** What the outbox holds; reads only (the cycle moves rejected files aside, `status` only counts). */
+export async function readOutbox(outboxDir: string): Promise<OutboxContents> {
   const names = (await readdir(outboxDir).catch(() => [] as string[])).filter((n) =>
     n.endsWith(".json"),
   );
   const pending: Pending[] = [];
+  const rejected: OutboxContents["rejected"] = [];
   for (const name of names) {
     const path = join(outboxDir, name);
+    let why: string | null;
+    let doc: unknown;
     try {
-      pending.push({ path, report: JSON.parse(await readFile(path, "utf8")) as Report });
-    } catch {
-      // a torn or foreign file: never sent, never deleted by us
+      doc = JSON.parse(await readFile(path, "utf8"));
+      why = notAReport(doc, name);
+    } catch (error) {
+      why = (error as NodeJS.ErrnoException).code === "EISDIR" ? "a folder" : "not valid JSON";
     }
+    if (why === null) pending.push({ path, report: doc as Report });
+    else rejected.push({ path, why });
   }
-  return pending.sort(
+  pending.sort(
     (a, b) =>
       a.report.finished_at.localeCompare(b.report.finished_at) ||
       a.report.id.localeCompare(b.report.id),
   );
+  return { pending, rejected };
+}
+
+/** Every report in the outbox, oldest first (files that are not reports are left out). */
+export async function pendingReports(outboxDir: string): Promise<Pending[]> {
+  return (await readOutbox(outboxDir)).pending;
+}
+
+/** Moves files that are not reports to outbox/rejected/, one warning each. */
+async function setAside(
+  outboxDir: string,
+  rejected: OutboxContents["rejected"],
+  log: Logger,
+): Promise<void> {
+  if (rejected.length === 0) return;
+  const dir = rejectedDir(outboxDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const { path, why } of rejected) {
+    const to = join(dir, basename(path));
+    await rename(path, to);
+    log.warn(
+      { file: to },
+      `Moved ${basename(path)} out of the outbox: it is not a report (${why}).`,
+    );
+  }
 }
 
 export interface FlushOptions {
@@ -94,7 +151,13 @@ async function deliver(report: Report, options: FlushOptions): Promise<string | 
 export async function flushOutbox(
   options: FlushOptions,
 ): Promise<{ sent: number; pending: number }> {
-  const pending = await pendingReports(options.outboxDir);
+  const { pending, rejected } = await readOutbox(options.outboxDir);
+  await setAside(options.outboxDir, rejected, options.log).catch((error) =>
+    options.log.warn(
+      { code: "E_IO" },
+      `Could not move a stray file out of the outbox: ${oneLine(error)}`,
+    ),
+  );
   const attempts = options.attempts ?? 3;
   let sent = 0;
   for (const item of pending) {

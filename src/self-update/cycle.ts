@@ -20,7 +20,6 @@ import { fsError, isUpdaterError, oneLine, UpdaterError } from "../errors.js";
 import type { Release } from "../feed/manifest.js";
 import { releaseFileUrl } from "../feed/urls.js";
 import { fsyncDir, writeFileAtomic } from "../fs/atomic.js";
-import { exists } from "../fs/exists.js";
 import { writeReleaseFile } from "../layout/release-file.js";
 import { downloadRelease, verifyDownload } from "../pipeline/steps/download.js";
 import { extractRelease } from "../pipeline/steps/extract.js";
@@ -219,6 +218,7 @@ async function installSelf(
         installed_at: deps.now().toISOString(),
         sha256: target.sha256,
         manifest_serial: inflight.manifest_serial ?? 0,
+        update_id: inflight.report_id,
       });
       // The record the commit reports from already holds this step: after the flip, this process is done.
       await writeSelfInflight(paths, {
@@ -229,11 +229,10 @@ async function installSelf(
         ],
       });
       await writeFileAtomic(paths.trial, "0\n");
-      const hadActive = await exists(paths.install.active);
       try {
         await rotateSlots(paths.install);
       } catch (error) {
-        await undoRotation(paths.install, hadActive).catch(() => undefined);
+        await undoRotation(paths.install, inflight.report_id).catch(() => undefined);
         await rm(paths.trial, { force: true });
         await rm(paths.inflight, { force: true });
         throw error;

@@ -21,6 +21,7 @@ import { fileReport } from "../agent/reports.js";
 import type { Config } from "../config/types.js";
 import { writeFileAtomic } from "../fs/atomic.js";
 import { readReleaseFile } from "../layout/release-file.js";
+import { commitRotation } from "../pipeline/steps/slots.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
 import { recordOutcome } from "../state/failures.js";
 import { checkRecord, countUpdate, loadState, saveState } from "../state/store.js";
@@ -134,6 +135,8 @@ export async function commitTrial(config: Config, deps: AgentDeps): Promise<void
     // A flip that never happened (a crash before it): the release that ran is the one it was.
     await rm(paths.trial, { force: true });
   }
+  // The release before prev was kept in case this one failed its trial.
+  await commitRotation(paths.install);
   await rm(paths.inflight, { force: true });
   deps.log.info(
     { component: "updater", version: UPDATER_VERSION, sha: active?.sha ?? null, starts },

@@ -1,18 +1,56 @@
 /**
- * One agent at a time per state_dir: `state_dir/lock` holds the holder's pid.
+ * One agent at a time per state_dir: `state_dir/lock` names its holder.
  *
  * Created with link(2) from a temp file, which fails if the lock exists, so
- * two starters cannot both win. A lock whose pid is dead (a crash, a
- * SIGKILL) is taken over: it is removed only if it still names that dead pid.
- * Node has no flock(2); this is the portable form of the same contract.
+ * two starters cannot both win. The temp file has a random name and is
+ * created O_EXCL|O_NOFOLLOW (fs/exclusive.ts): a predictable name would let a
+ * local user point it at a file of root's and have the pid written into it.
+ *
+ * The lock holds "<pid> <start time> <boot id>": the holder's start time
+ * (field 22 of /proc/<pid>/stat, in clock ticks since boot) and the kernel's
+ * boot id. A lock is taken over when its holder is gone: the pid is dead, or
+ * it now belongs to another process (another start time), or the host
+ * rebooted since (another boot id). A bare pid alone would keep a stale lock
+ * forever once the pid is reused, and the host would stop updating with exit
+ * 75 and no alert. Locks written by older updaters (a pid only) count as held
+ * while that pid runs a decnet-updater. Node has no flock(2); this is the
+ * portable form of the same contract.
  */
-import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { link, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { UpdaterError } from "../errors.js";
+import { createExclusive, tempNameBeside } from "../fs/exclusive.js";
 
 export interface Lock {
   path: string;
   release(): Promise<void>;
+}
+
+interface Holder {
+  pid: number;
+  /** Absent in a lock written by an older updater. */
+  start?: string;
+  boot?: string;
+}
+
+/** The kernel's id of this boot, or null off Linux. */
+function bootId(): string | null {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat (the comm field may hold spaces and parentheses), or null. */
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 function alive(pid: number): boolean {
@@ -24,9 +62,37 @@ function alive(pid: number): boolean {
   }
 }
 
-async function holder(path: string): Promise<number | null> {
+/** Whether the process that wrote `holder` still runs (and is the same process). */
+function holds(holder: Holder): boolean {
+  if (!alive(holder.pid)) return false;
+  const boot = bootId();
+  if (holder.boot !== undefined && boot !== null && holder.boot !== boot) return false;
+  if (holder.start !== undefined) {
+    const start = processStartTime(holder.pid);
+    return start === null || start === holder.start;
+  }
+  // An older updater's lock: only a decnet-updater process can be its holder.
+  try {
+    const cmdline = readFileSync(`/proc/${holder.pid}/cmdline`, "utf8");
+    return /decnet-updater|\/cli\/main\.js/.test(cmdline);
+  } catch {
+    return true; // no /proc: trust the pid
+  }
+}
+
+async function readHolder(path: string): Promise<Holder | null> {
   const text = await readFile(path, "utf8").catch(() => "");
-  return /^\d+\s*$/.test(text) ? Number(text) : null;
+  const match = /^(\d+)(?: (\d+) ([0-9a-f-]+))?\s*$/.exec(text);
+  if (!match) return null;
+  return {
+    pid: Number(match[1]),
+    ...(match[2] !== undefined ? { start: match[2], boot: match[3] } : {}),
+  };
+}
+
+function describeHolder(pid: number): string {
+  const start = processStartTime(pid);
+  return start === null ? `${pid}\n` : `${pid} ${start} ${bootId() ?? "-"}\n`;
 }
 
 /**
@@ -41,8 +107,13 @@ export async function acquireLock(
 ): Promise<Lock> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const path = join(stateDir, name);
-  const temp = join(stateDir, `.${name}.${pid}.tmp`);
-  await writeFile(temp, `${pid}\n`, { mode: 0o600 });
+  const temp = tempNameBeside(path);
+  const handle = await createExclusive(temp, 0o600);
+  try {
+    await handle.writeFile(describeHolder(pid));
+  } finally {
+    await handle.close();
+  }
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -51,12 +122,18 @@ export async function acquireLock(
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
-      const other = await holder(path);
-      if (other !== null && other !== pid && alive(other)) {
-        throw new UpdaterError("E_LOCKED", `another decnet-updater holds ${path} (pid ${other})`);
+      const other = await readHolder(path);
+      if (other !== null && other.pid !== pid && holds(other)) {
+        throw new UpdaterError(
+          "E_LOCKED",
+          `another decnet-updater holds ${path} (pid ${other.pid})`,
+        );
       }
-      // Dead holder, or an unreadable lock left by a crash mid-write: take it over.
-      if ((await holder(path)) === other) await rm(path, { force: true });
+      // A holder that is gone, or an unreadable lock left by a crash mid-write: take it over,
+      // but only if it still says what we read (another starter may have taken it meanwhile).
+      const again = await readHolder(path);
+      if (again?.pid === other?.pid && again?.start === other?.start)
+        await rm(path, { force: true });
     }
     throw new UpdaterError("E_LOCKED", `could not take ${path}: it keeps changing hands`);
   } finally {
@@ -64,12 +141,12 @@ export async function acquireLock(
   }
 }
 
-/** The pid holding lock `name` in `stateDir`, or null when it is free or its holder is dead. */
+/** The pid holding lock `name` in `stateDir`, or null when it is free or its holder is gone. */
 export async function liveHolder(stateDir: string, name = "lock"): Promise<number | null> {
-  const pid = await holder(join(stateDir, name));
-  return pid !== null && alive(pid) ? pid : null;
+  const holder = await readHolder(join(stateDir, name));
+  return holder !== null && holds(holder) ? holder.pid : null;
 }
 
 async function releaseIfOurs(path: string, pid: number): Promise<void> {
-  if ((await holder(path)) === pid) await rm(path, { force: true });
+  if ((await readHolder(path))?.pid === pid) await rm(path, { force: true });
 }

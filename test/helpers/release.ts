@@ -4,7 +4,8 @@
  * .tar.gz made by node-tar, published into a feed folder with `publish`.
  */
 import { execFileSync } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import * as tar from "tar";
@@ -48,8 +49,16 @@ export async function buildReleaseTarball(workDir: string, spec: ReleaseSpec): P
     for (const [name, text] of Object.entries(spec.units))
       await writeFile(join(root, "etc/systemd/system", name), text);
   }
-  const tarball = join(workDir, `decnet-${spec.version}-${spec.sha.slice(0, 7)}.tar.gz`);
-  await tar.c({ gzip: true, file: tarball, cwd: root, portable: true }, ["."]);
+  const built = join(workDir, `decnet-${spec.version}-${spec.sha.slice(0, 7)}.build.tar.gz`);
+  await tar.c({ gzip: true, file: built, cwd: root, portable: true }, ["."]);
+  // Named by its content too: publish never rewrites a tarball a signed manifest names, so a
+  // rebuild of the same version needs a name of its own (docs/security.md, b).
+  const digest = createHash("sha256")
+    .update(await readFile(built))
+    .digest("hex")
+    .slice(0, 8);
+  const tarball = join(workDir, `decnet-${spec.version}-${spec.sha.slice(0, 7)}-${digest}.tar.gz`);
+  await rename(built, tarball);
   return tarball;
 }
 

@@ -25,7 +25,7 @@ describe("the metrics textfile", () => {
     const samples = parseExposition(
       renderMetrics({
         state,
-        active: { sha: "abc", version: '1.2"3', installed_at: null, venv: null },
+        active: { sha: "abc", version: '1.2"3', installed_at: null, venv: null, update_id: null },
         pendingReports: 2,
       }),
     );

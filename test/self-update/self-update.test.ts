@@ -373,9 +373,12 @@ test("a broken updater release is put back after 3 starts, reported, and not tri
     /^updater 5\.0\.3 made 3 starts without committing; the launcher put 5\.0\.2 back$/,
   );
   const slots = (await readdir(join(updaterDir, "releases"))).sort();
-  assert.equal(slots.length, 2);
+  assert.equal(slots.length, 3);
   assert.equal(slots[0], "active");
   assert.match(slots[1] as string, /^failed\.\d+$/, "the broken release is kept for a look");
+  // the way back is the release before 5.0.2, never the one that failed (issue 15, point 19)
+  assert.equal(slots[2], "prev");
+  assert.notEqual(await slotVersion("prev"), "5.0.3");
 
   // and it stays that way: no reinstall, no report, the app untouched
   const count = reports.length;

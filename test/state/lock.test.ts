@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { acquireLock } from "../../src/state/lock.js";
+import { acquireLock, processStartTime } from "../../src/state/lock.js";
 import { runCli } from "../helpers/cli.js";
 import { writeToml } from "../helpers/config.js";
 import { snapshot } from "../helpers/snapshot.js";
@@ -15,7 +15,7 @@ describe("the single-instance lock", () => {
   test("a second holder is refused with the first one's pid; release frees it", async (t) => {
     const dir = await tempDir(t);
     const first = await acquireLock(dir);
-    assert.equal((await readFile(join(dir, "lock"), "utf8")).trim(), String(process.pid));
+    assert.equal((await readFile(join(dir, "lock"), "utf8")).split(" ")[0], String(process.pid));
     // another live process (our parent) cannot take it
     await assert.rejects(acquireLock(dir, process.ppid), {
       code: "E_LOCKED",
@@ -32,7 +32,7 @@ describe("the single-instance lock", () => {
     await new Promise((resolve) => child.on("exit", resolve));
     await writeFile(join(dir, "lock"), `${child.pid}\n`);
     const lock = await acquireLock(dir);
-    assert.equal((await readFile(join(dir, "lock"), "utf8")).trim(), String(process.pid));
+    assert.equal((await readFile(join(dir, "lock"), "utf8")).split(" ")[0], String(process.pid));
     await lock.release();
   });
 
@@ -47,7 +47,12 @@ describe("the single-instance lock", () => {
       feed: { url: "http://127.0.0.1:9/", trusted_keys: [PUB] },
     });
     await mkdir(stateDir);
-    await writeFile(join(stateDir, "lock"), `${holder.pid}\n`);
+    // A live holder, as a running updater writes it: pid, start time, boot id.
+    const boot = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
+    await writeFile(
+      join(stateDir, "lock"),
+      `${holder.pid} ${processStartTime(holder.pid as number)} ${boot}\n`,
+    );
     const before = await snapshot(dir);
     for (const command of ["update", "rollback", "check"]) {
       const result = await runCli([command, "--config", config]);

@@ -7,12 +7,13 @@
  * <sha256>.tar.gz in downloads/ is always a verified one.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fsError, isLocalFsError, UpdaterError } from "../../errors.js";
 import type { Release } from "../../feed/manifest.js";
+import { createExclusive, tempNameBeside } from "../../fs/exclusive.js";
 import { discard, tooLarge, withGet } from "../../http/get.js";
 import type { HttpClient } from "../../http/tls.js";
 import type { Logger } from "../../log.js";
@@ -31,7 +32,7 @@ export interface DownloadInput {
 }
 
 export interface Downloaded {
-  /** The file to verify: downloads/<sha256>.tar.gz.part, or the final name when reused. */
+  /** The file to verify: downloads/.<sha256>.tar.gz.<random>.part, or the final name when reused. */
   path: string;
   /** False when a verified copy from an earlier attempt was reused. */
   fetched: boolean;
@@ -83,7 +84,8 @@ export async function downloadRelease(input: DownloadInput): Promise<Downloaded>
   if (release.size > input.maxDownloadBytes) {
     throw tooLarge("tarball", input.url, input.maxDownloadBytes, `manifest size ${release.size}`);
   }
-  const partial = `${final}.part`;
+  // A random name, created O_EXCL|O_NOFOLLOW: never written through a planted link.
+  const partial = tempNameBeside(final, "part");
   const deadlineMs = 3 * input.timeoutMs + Math.ceil((release.size / MIN_RATE_BYTES_PER_S) * 1000);
   const hash = createHash("sha256");
   let bytes = 0;
@@ -101,6 +103,8 @@ export async function downloadRelease(input: DownloadInput): Promise<Downloaded>
             `Content-Length ${response.contentLength}`,
           );
         }
+        // Opened before the "data" listener below starts the body flowing.
+        const handle = await createExclusive(partial, 0o600);
         const started = input.monotonicMs();
         let lastProgress = started;
         const body = response.body;
@@ -123,7 +127,7 @@ export async function downloadRelease(input: DownloadInput): Promise<Downloaded>
         });
         await pipeline(
           body,
-          createWriteStream(partial, { mode: 0o600, flush: true, highWaterMark: CHUNK_BYTES }),
+          handle.createWriteStream({ flush: true, highWaterMark: CHUNK_BYTES }),
         ).catch((error) => {
           // the disk, not the network: name the file and keep E_DISK apart from E_NETWORK
           throw isLocalFsError(error) ? fsError(error, `download into ${partial}`) : error;

@@ -10,18 +10,42 @@
  * nothing is ever written through an existing name or link), and we know
  * exactly when the last write has finished: only then is a refused staging
  * folder removed, so nothing can appear in it afterwards.
+ *
+ * The staging folder is 0700 until rotation (slots.ts opens it): no local
+ * user can enter a release while it is being built. Every folder inside is
+ * made here, one level at a time, and a name that already exists must be a
+ * real folder, never a link, so nothing is created or chmod-ed through a
+ * link planted on the way. At most MAX_OPEN_FILES files are open at once:
+ * on a slow disk their fsyncs pile up, and an archive of many small files
+ * would otherwise run the process out of descriptors (EMFILE).
  */
-import { constants, createReadStream, createWriteStream, mkdirSync, openSync } from "node:fs";
-import { chmod, mkdir, open, rm } from "node:fs/promises";
+import {
+  chmodSync,
+  constants,
+  createReadStream,
+  createWriteStream,
+  fchmodSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+} from "node:fs";
+import { mkdir, open, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
 import { fsError, isLocalFsError, oneLine, UpdaterError } from "../../errors.js";
 import { fsyncDir } from "../../fs/atomic.js";
-import { type ArchiveLimits, ArchivePolicy } from "../archive-policy.js";
+import { type ArchiveLimits, ArchivePolicy, DIR_MODE } from "../archive-policy.js";
+import { Slots } from "./slots-limit.js";
 import { SMALL_FILE_BYTES, writeSmallFile } from "./small-file.js";
-import { DecompressedTooLargeError, TarFeeder, TrailingDataError } from "./tar-feed.js";
+import {
+  DecompressedTooLargeError,
+  MissingEndError,
+  TarFeeder,
+  TrailingDataError,
+} from "./tar-feed.js";
+import { MalformedHeaderError } from "./tar-headers.js";
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 /**
@@ -34,6 +58,10 @@ const READ_CHUNK = 1024 * 1024;
 const GUNZIP_CHUNK = 128 * 1024;
 const WRITE_FLAGS =
   constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/** Files open at once during extraction (each until its fsync and close). */
+export const MAX_OPEN_FILES = 64;
+/** The staging folder's mode until rotation. */
+export const STAGING_MODE = 0o700;
 
 export interface ExtractResult {
   entries: number;
@@ -65,21 +93,41 @@ export async function extractRelease(
   tarball: string,
   staging: string,
   limits: ArchiveLimits,
+  options: { maxOpenFiles?: number } = {},
 ): Promise<ExtractResult> {
   const name = basename(tarball);
   await checkGzip(tarball, name);
   await mkdir(dirname(staging), { recursive: true, mode: 0o755 })
-    .then(() => mkdir(staging, { mode: 0o755 }))
+    .then(() => mkdir(staging, { mode: STAGING_MODE }))
+    .then(() => chmodSync(staging, STAGING_MODE))
     .catch((e) => {
       throw fsError(e, `staging ${staging}`);
     });
   const policy = new ArchivePolicy(limits, name);
   const made = new Set<string>([staging]);
-  const makeDir = (path: string, mode: number) => {
+  /**
+   * Makes a folder and its missing parents, one level at a time, each 0755
+   * whatever the umask. A mkdir -p would follow a link on the way.
+   */
+  const makeDir = (path: string): void => {
     if (made.has(path)) return;
-    mkdirSync(path, { recursive: true, mode });
+    makeDir(dirname(path));
+    try {
+      mkdirSync(path, { mode: DIR_MODE });
+    } catch (error) {
+      const stat = (error as NodeJS.ErrnoException).code === "EEXIST" ? lstatSync(path) : null;
+      if (!stat?.isDirectory())
+        throw stat
+          ? policy.refuse(
+              path.slice(staging.length + 1),
+              "something other than a folder is in the way",
+            )
+          : error;
+    }
+    chmodSync(path, DIR_MODE);
     made.add(path);
   };
+  const slots = new Slots(options.maxOpenFiles ?? MAX_OPEN_FILES);
   const writes = new Set<Promise<void>>();
   /** Files being written: stopped when the extraction fails, so the wait for them ends. */
   const open = new Set<{ destroy(error: Error): void }>();
@@ -97,36 +145,62 @@ export async function extractRelease(
     for (const out of open) out.destroy(reason);
   };
 
+  const localFail = (error: unknown, path: string) =>
+    // mkdir/open failing on the host's disk is the host's fault (E_DISK/E_IO), not the archive's
+    fail(isLocalFsError(error) ? fsError(error, `extract ${path}`) : error);
+
+  /** Opens and writes one file entry; holds a slot until the file is closed. */
+  const writeFile = (entry: ReadEntry, path: string, mode: number): Promise<void> => {
+    let fd: number;
+    try {
+      fd = openSync(join(staging, path), WRITE_FLAGS, mode);
+      fchmodSync(fd, mode); // exact, whatever the umask
+    } catch (error) {
+      slots.release();
+      localFail(error, entry.path);
+      entry.resume();
+      return Promise.resolve();
+    }
+    const out =
+      entry.size <= SMALL_FILE_BYTES
+        ? writeSmallFile(entry, fd)
+        : createWriteStream("", { fd, flush: true });
+    open.add(out);
+    const written = "done" in out ? out.done : pipeline(entry, out);
+    return written
+      .catch((error) => fail(fsError(error, `extract ${path}`)))
+      .finally(() => {
+        open.delete(out);
+        slots.release();
+      });
+  };
+
   parser.on("entry", (entry: ReadEntry) => {
     if (failure !== null) return entry.resume();
     try {
       const plan = policy.plan(entry);
       if (plan.kind === "root") return entry.resume();
-      const target = join(staging, plan.path);
-      // Parents may be implied by the path alone; none of them can be a link,
-      // since the policy never lets one into the tree. Folders made once are
+      // Parents may be implied by the path alone. Folders made once are
       // remembered: a mkdir per file was 8 % of extracting 1,500 files.
-      makeDir(dirname(target), 0o755);
+      makeDir(dirname(join(staging, plan.path)));
       if (plan.kind === "dir") {
-        makeDir(target, plan.mode);
-        const done = chmod(target, plan.mode).catch(fail);
-        track(writes, done);
+        makeDir(join(staging, plan.path));
         return entry.resume();
       }
-      const fd = openSync(target, WRITE_FLAGS, plan.mode);
-      const out =
-        entry.size <= SMALL_FILE_BYTES
-          ? writeSmallFile(entry, fd)
-          : createWriteStream("", { fd, flush: true });
-      open.add(out);
-      const written = "done" in out ? out.done : pipeline(entry, out);
-      const done = written
-        .catch((error) => fail(fsError(error, `extract ${plan.path}`)))
-        .finally(() => open.delete(out));
-      track(writes, done);
+      if (slots.tryAcquire()) {
+        track(writes, writeFile(entry, plan.path, plan.mode));
+        return;
+      }
+      // No free slot: the entry waits unread, so node-tar holds back the next
+      // one and TarFeeder waits for its drain (backpressure all the way up).
+      const started = slots.acquire().then(() => {
+        if (failure === null) return writeFile(entry, plan.path, plan.mode);
+        slots.release();
+        entry.resume();
+      });
+      track(writes, started);
     } catch (error) {
-      // mkdir/open failing on the host's disk is the host's fault (E_DISK/E_IO), not the archive's
-      fail(isLocalFsError(error) ? fsError(error, `extract ${entry.path}`) : error);
+      localFail(error, entry.path);
       entry.resume();
     }
   });
@@ -159,7 +233,10 @@ export async function extractRelease(
     );
   } catch (error) {
     fail(
-      error instanceof TrailingDataError || error instanceof DecompressedTooLargeError
+      error instanceof TrailingDataError ||
+        error instanceof DecompressedTooLargeError ||
+        error instanceof MissingEndError ||
+        error instanceof MalformedHeaderError
         ? new UpdaterError("E_ARCHIVE", `archive ${name}: ${error.message}`)
         : String((error as NodeJS.ErrnoException).code).startsWith("Z_")
           ? new UpdaterError("E_ARCHIVE", `archive ${name}: gzip: ${oneLine(error)}`)

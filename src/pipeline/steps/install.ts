@@ -2,8 +2,16 @@
  * Build the release's own virtualenv, install it, smoke-test it. Nothing live
  * changes here: the venv is new (venvs/<dir>, never moved afterwards, so its
  * scripts' shebangs stay valid) and the release is still in staging.
+ *
+ * Nothing of the release runs before install.command: `python -m venv` runs
+ * in isolated mode (-I: no current directory or PYTHON* variables on the
+ * path) from the venvs folder, so a `venv.py` at the release root is never
+ * imported. The venv is 0700 until rotation (openVenv): no local user can
+ * plant a module in it between pip and the smoke test. Commands are named by
+ * their program alone in errors, so a credential in install.command never
+ * reaches a log, state.json or a report (process/redact.ts).
  */
-import { rm, rmdir, statfs } from "node:fs/promises";
+import { chmod, mkdir, rm, rmdir, statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 import { UpdaterError } from "../../errors.js";
 import { type CommandOutcome, describeOutcome, runCommand } from "../../process/run-command.js";
@@ -43,16 +51,18 @@ async function freeBytes(path: string): Promise<number | null> {
 /** How pip, venv and Python report ENOSPC and EDQUOT. */
 const DISK_FULL = /No space left on device|Disk quota exceeded|\[Errno (28|122)\]/;
 
+/** The venv's mode while it is built. */
+const BUILDING_MODE = 0o700;
+const LIVE_MODE = 0o755;
+
 async function run(
   argv: string[],
   input: InstallInput,
   code: "E_INSTALL" | "E_SMOKE",
   what: string,
+  cwd = input.placeholders.release,
 ): Promise<CommandOutcome> {
-  const outcome = await runCommand(argv, {
-    cwd: input.placeholders.release,
-    timeoutMs: input.timeoutS * 1000,
-  });
+  const outcome = await runCommand(argv, { cwd, timeoutMs: input.timeoutS * 1000 });
   if (!outcome.ok) {
     // A full disk is the host's fault, not the release's: E_DISK never marks a
     // release failed. pip usually says so; `python -m venv` hides ensurepip's
@@ -61,7 +71,7 @@ async function run(
     const full = DISK_FULL.test(outcome.stderrTail) || (free !== null && free < FULL_BELOW);
     throw new CommandFailed(
       full ? "E_DISK" : code,
-      `${what} (${argv.join(" ")}): ${describeOutcome(outcome, input.timeoutS)}${
+      `${what} (${argv[0]}): ${describeOutcome(outcome, input.timeoutS)}${
         full
           ? `; the disk is full (${free === null ? "?" : Math.floor(free / 1024)} KiB free under ${dirname(input.placeholders.venv)})`
           : ""
@@ -77,7 +87,16 @@ export async function installRelease(input: InstallInput): Promise<void> {
   const { venv } = input.placeholders;
   await rm(venv, { recursive: true, force: true });
   try {
-    await run([input.python, "-m", "venv", venv], input, "E_INSTALL", "creating the venv");
+    await mkdir(dirname(venv), { recursive: true, mode: LIVE_MODE });
+    await mkdir(venv, { mode: BUILDING_MODE });
+    await chmod(venv, BUILDING_MODE);
+    await run(
+      [input.python, "-I", "-m", "venv", venv],
+      input,
+      "E_INSTALL",
+      "creating the venv",
+      dirname(venv),
+    );
     await run(expandArgv(input.command, input.placeholders), input, "E_INSTALL", "install.command");
   } catch (error) {
     await rm(venv, { recursive: true, force: true });
@@ -85,6 +104,11 @@ export async function installRelease(input: InstallInput): Promise<void> {
     await rmdir(dirname(venv)).catch(() => undefined); // only succeeds when empty
     throw error;
   }
+}
+
+/** The venv goes live with its release (the rotate step): readable by others, as a release is. */
+export async function openVenv(venv: string): Promise<void> {
+  await chmod(venv, LIVE_MODE);
 }
 
 /** Runs install.smoke in the staged venv; an empty list disables it. */

@@ -48,18 +48,20 @@ interface Problem {
   refused: boolean;
 }
 
-/** One probe: null when healthy and the right release, else why not. */
+/** One probe: null when healthy and the right release, else why not. Only HTTP 200 is healthy. */
 async function probeOnce(input: ProbeInput): Promise<Problem | null> {
   let body: Buffer | undefined;
   try {
-    body = (
-      await boundedGet(input.url, {
-        client: input.client,
-        maxBytes: 64 * 1024,
-        deadlineMs: Math.max(2000, input.backoffMs * 4),
-        what: "probe",
-      })
-    ).body;
+    const answer = await boundedGet(input.url, {
+      client: input.client,
+      maxBytes: 64 * 1024,
+      deadlineMs: Math.max(2000, input.backoffMs * 4),
+      what: "probe",
+    });
+    // SPEC section 3: "200 means healthy". A 204, 202 or 304 is an agent that did not say so.
+    if (answer.status !== 200)
+      return { detail: `probe ${input.url}: HTTP ${answer.status}, expected 200`, refused: false };
+    body = answer.body;
   } catch (error) {
     return { detail: oneLine(error), refused: isConnectionRefused(error) };
   }

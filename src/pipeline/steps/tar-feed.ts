@@ -17,15 +17,22 @@
  * It also bounds the decompressed stream: a tarball of zeros compresses about
  * 1000:1, so without a bound a signed 500 MiB tarball could keep the CPU busy
  * for hours after the end marker.
+ *
+ * Every block before the end goes through TarHeaderCheck too (extended
+ * headers read strictly), and an archive that ends without its end marker is
+ * refused: GNU tar warns of a "lone zero block" or a missing one, and a
+ * release cut short at an entry boundary would otherwise pass for whole.
  */
 import { once } from "node:events";
 import { Writable } from "node:stream";
 import type { Parser } from "tar";
+import { TarHeaderCheck } from "./tar-headers.js";
 
 const BLOCK = 512;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
 export class TrailingDataError extends Error {}
+export class MissingEndError extends Error {}
 export class DecompressedTooLargeError extends Error {}
 
 export class TarFeeder extends Writable {
@@ -33,6 +40,7 @@ export class TarFeeder extends Writable {
   private offset = 0;
   private carry: Buffer | null = null;
   private ended = false;
+  private readonly headers = new TarHeaderCheck();
 
   constructor(
     private readonly parser: Parser,
@@ -57,7 +65,15 @@ export class TarFeeder extends Writable {
       callback(error as Error);
       return;
     }
-    this.parser.once("end", () => callback());
+    this.parser.once("end", () =>
+      callback(
+        this.ended
+          ? undefined
+          : new MissingEndError(
+              `no end-of-archive marker after byte ${this.offset} (two zero blocks; the archive may be cut short)`,
+            ),
+      ),
+    );
     this.parser.end();
   }
 
@@ -75,7 +91,10 @@ export class TarFeeder extends Writable {
         this.checkZero(data.subarray(at, whole), start + at);
         return;
       }
-      if (!data.subarray(at, at + BLOCK).equals(ZERO_BLOCK)) continue;
+      const block = data.subarray(at, at + BLOCK);
+      const zero = block.equals(ZERO_BLOCK);
+      this.headers.block(block, zero);
+      if (!zero) continue;
       if (run < at) await this.write1(data.subarray(run, at));
       await this.write1(data.subarray(at, at + BLOCK));
       run = at + BLOCK;

@@ -2,7 +2,9 @@
  * systemd unit files shipped by a release in etc/systemd/system/*.service.
  *
  * `planUnits` runs on the staged release, before anything live changes, and
- * refuses a release that ships a unit outside `units.allow`. `syncUnits`
+ * refuses a release that ships a unit outside `units.allow`, or one of the
+ * updater's own units (decnet-updater*), which no glob can allow: an app
+ * release must never replace the hardened unit that runs its own updater. `syncUnits`
  * writes only files whose bytes differ and returns what it replaced (old
  * bytes, or null for a unit it added) so `revertUnits` restores exactly that.
  */
@@ -33,6 +35,9 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
+/** The updater's own units: never a release's to install, whatever units.allow says. */
+export const UPDATER_UNIT = /^decnet-updater[^/]*\.(service|timer)$/;
+
 export async function planUnits(releaseDir: string, allow: readonly string[]): Promise<UnitFile[]> {
   const dir = join(releaseDir, RELEASE_UNITS_DIR);
   let names: string[];
@@ -41,6 +46,13 @@ export async function planUnits(releaseDir: string, allow: readonly string[]): P
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
+  }
+  const own = names.filter((name) => UPDATER_UNIT.test(name));
+  if (own.length > 0) {
+    throw new UpdaterError(
+      "E_UNITS",
+      `release ships unit ${own.join(", ")}: the updater's own units are never a release's to install (units.allow cannot allow them)`,
+    );
   }
   const patterns = allow.map(globToRegExp);
   const refused = names.filter((name) => !patterns.some((pattern) => pattern.test(name)));
