@@ -40,6 +40,7 @@ import { recordOutcome } from "../state/failures.js";
 import { loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
+import { resumeRollback } from "./manual-rollback.js";
 import { fileReport } from "./reports.js";
 
 export interface Recovery {
@@ -74,13 +75,35 @@ export async function recover(config: Config, deps: AgentDeps): Promise<Recovery
   if (await exists(install.active)) await ensureCurrent(install);
 
   let report: Report | null = null;
-  if (inflight) {
+  if (inflight?.kind === "rollback") {
+    report = await settleRollback(config, deps, inflight, actions);
+    await fileReport(config, deps, report, () => clearInflight(config.state_dir));
+  } else if (inflight) {
     report = await settle(config, deps, inflight, actions);
     await fileReport(config, deps, report, () => clearInflight(config.state_dir));
   }
   if (actions.length > 0)
     deps.log.warn({ step: "recover", actions }, "Recovered from an interrupted run.");
   return { actions, report };
+}
+
+/** A manual rollback in flight: finished as the operator asked (manual-rollback.ts). */
+async function settleRollback(
+  config: Config,
+  deps: AgentDeps,
+  record: InflightRecord,
+  actions: string[],
+): Promise<Report> {
+  const pipelineDeps = await createPipelineDeps(config, deps);
+  try {
+    const outcome = await resumeRollback(config, pipelineDeps, record);
+    actions.push(
+      `settled an interrupted manual rollback to ${record.target.version} (${outcome.status})`,
+    );
+    return outcome.report;
+  } finally {
+    await pipelineDeps.close();
+  }
 }
 
 async function settle(

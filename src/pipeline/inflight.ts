@@ -14,6 +14,10 @@ import type { PromoteRecord } from "./steps/promote.js";
 import type { UnitChange } from "./steps/units.js";
 
 export type InflightPhase =
+  // a manual rollback (kind "rollback"): before and after its slot swap
+  | "swapping"
+  | "swapped"
+  // an update
   | "rotating"
   | "rotated"
   | "promoted"
@@ -23,9 +27,12 @@ export type InflightPhase =
 
 export interface InflightRecord {
   schema: 1;
+  /** Absent (older records) or "update": an update; "rollback": a manual rollback. */
+  kind?: "update" | "rollback";
   report_id: string;
   started_at: string;
-  manifest_serial: number;
+  /** null for a manual rollback (no manifest decided it). */
+  manifest_serial: number | null;
   from: ReleaseInfo | null;
   target: { sha: string; version: string };
   venv: string;
@@ -34,6 +41,8 @@ export interface InflightRecord {
   promote: PromoteRecord | null;
   /** Replaced unit files, old bytes in base64 (null: the update added the unit). */
   unit_changes: Array<{ name: string; previous: string | null }>;
+  /** A manual rollback's unit files to remove (the newer release added them). */
+  unit_removals?: string[];
   steps: StepRecord[];
 }
 

@@ -7,16 +7,19 @@ export function registerRollback(program: Command): void {
     .description("swap to the previous release, flip venv, restore its units, restart, probe")
     .option(...CONFIG_OPTION)
     .option("--json", "print one JSON object on stdout")
+    .option("--force", "roll back even to a release marked failed on this host")
     .addHelpText(
       "after",
-      "\nExit codes: 0 rolled back and healthy; 1 nothing to roll back to; 3 the previous release is not healthy; 64 usage.",
+      "\nExit codes: 0 rolled back and healthy; 1 nothing to roll back to (or it is marked failed); 3 the previous release is not healthy; 64 usage.",
     )
-    .action(async (options: { config?: string; json?: boolean }) => {
+    .action(async (options: { config?: string; json?: boolean; force?: boolean }) => {
       const { commandContext } = await import("../context.js");
       const { runRollback } = await import("../../agent/rollback.js");
       try {
         const context = await commandContext(options.config);
-        const result = await runRollback(context.config, context);
+        const result = await runRollback(context.config, context, {
+          force: options.force === true,
+        });
         if (options.json) {
           printJson({
             status: result.status,

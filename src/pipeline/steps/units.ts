@@ -99,3 +99,16 @@ export async function revertUnits(changes: readonly UnitChange[], unitsDir: stri
     else await writeFileAtomic(target, change.previous, 0o644);
   }
 }
+
+/** Removes units by name from `unitsDir` (a manual rollback drops what the newer release added); returns how many went. */
+export async function removeUnits(names: readonly string[], unitsDir: string): Promise<number> {
+  let removed = 0;
+  for (const name of names) {
+    if (UPDATER_UNIT.test(name) || name.includes("/")) continue; // never ours, never a path
+    const target = join(unitsDir, name);
+    if ((await readFile(target).catch(() => null)) === null) continue;
+    await rm(target, { force: true });
+    removed++;
+  }
+  return removed;
+}
