@@ -28,8 +28,10 @@ export const CONFIG_OPTION = [
 
 /**
  * A command failed before it had a result: with --json one object carrying
- * `status`, the one-line error and its stable `code` (plus `extra`), else
- * one line on stderr. Sets the exit code from the error's code.
+ * `status`, the one-line error and its stable `code` (plus `extra`) on
+ * stdout; the one line goes to stderr either way, so a person reading a
+ * pipeline into jq still sees what went wrong. Sets the exit code from the
+ * error's code.
  */
 export function failCommand(
   error: unknown,
@@ -46,6 +48,7 @@ export function failCommand(
       code: isUpdaterError(error) ? error.code : "E_INTERNAL",
       ...extra,
     });
-  } else printError(error);
+  }
+  printError(error);
   process.exitCode = exitCodeForError(error);
 }

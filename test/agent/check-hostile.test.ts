@@ -24,6 +24,7 @@ import { startMtlsServer, staticFiles, type TestServer } from "../helpers/mtls-s
 import { makePki, type Pki } from "../helpers/pki.js";
 import { snapshot } from "../helpers/snapshot.js";
 import { tempDir } from "../helpers/tmp.js";
+import { assertTrustedTree } from "../helpers/trusted-tree.js";
 
 let root: string;
 let pki: Pki;
@@ -350,6 +351,7 @@ describe("hostile manifests are refused and change nothing", () => {
         );
       }
       assert.equal(stateAfter?.last_check?.status, "error");
+      await assertTrustedTree(dirs.installDir, dirs.stateDir);
     });
   }
 

@@ -284,6 +284,56 @@ export const HOSTILE_ARCHIVES: HostileArchive[] = [
     },
     message: /: TAR_ENTRY_INVALID: checksum failure$/,
   },
+  // Archives other tools read differently (issue 15): node-tar is lenient where GNU tar and Go refuse.
+  {
+    name: "a PAX record without its newline (node-tar drops it, GNU tar refuses)",
+    bytes: () => withPax("ExtendedHeader", Buffer.from("12 path=abcd")),
+    message: /: a PAX header: record 1 \(byte 0\) does not end with a newline$/,
+  },
+  {
+    name: "a PAX record whose length is wrong",
+    bytes: () => withPax("ExtendedHeader", Buffer.from("99 path=abc\n")),
+    message: /: a PAX header: record 1 \(byte 0\) says 99 bytes, the header has 12 left$/,
+  },
+  {
+    name: "a NUL byte in a PAX key",
+    bytes: () => withPax("ExtendedHeader", paxRecord("pa\0th", "evil")),
+    message: /: a PAX header: record 1 \(byte 0\) has a NUL byte in its key$/,
+  },
+  {
+    name: "a NUL byte in a PAX path (node-tar cuts the name there)",
+    bytes: () => withPax("ExtendedHeader", paxRecord("path", "ok\0../../evil")),
+    message: /: a PAX header: record 1 \(byte 0\) has a NUL byte in path$/,
+  },
+  {
+    name: "a PAX GNU sparse file (node-tar would unpack its sparse map as the content)",
+    bytes: () => withPax("ExtendedHeader", paxRecord("GNU.sparse.major", "1")),
+    message:
+      /: a PAX header: record 1 \(byte 0\) marks a GNU sparse file \(GNU\.sparse\.major\); sparse files are not allowed$/,
+  },
+  {
+    name: "a global PAX header that renames every later entry",
+    bytes: () => withPax("GlobalExtendedHeader", paxRecord("path", "renamed")),
+    message:
+      /: a global PAX header sets path for every later entry \(other tools ignore or apply it differently\)$/,
+  },
+  {
+    name: "an archive without its end-of-archive marker",
+    bytes: () => {
+      const blocks = tarBlocks(good);
+      return gzipSync(blocks.subarray(0, blocks.length - 1024));
+    },
+    message:
+      /: no end-of-archive marker after byte 1536 \(two zero blocks; the archive may be cut short\)$/,
+  },
+  {
+    name: "an archive that ends with a lone zero block",
+    bytes: () => {
+      const blocks = tarBlocks(good);
+      return gzipSync(blocks.subarray(0, blocks.length - 512));
+    },
+    message: /: no end-of-archive marker after byte 2048 /,
+  },
   {
     name: "an archive of zeros only",
     bytes: () => gzipSync(Buffer.alloc(10240)),
@@ -291,9 +341,31 @@ export const HOSTILE_ARCHIVES: HostileArchive[] = [
   },
 ];
 
+/** One PAX record, its length counting itself (POSIX pax). */
+function paxRecord(key: string, value: string): Buffer {
+  const body = ` ${key}=${value}\n`;
+  let length = Buffer.byteLength(body) + 1;
+  while (String(length).length + Buffer.byteLength(body) !== length) length++;
+  return Buffer.from(`${length}${body}`);
+}
+
+/** An extended header of `type` with exactly these record bytes, then a plain file "f". */
+function withPax(type: "ExtendedHeader" | "GlobalExtendedHeader", records: Buffer): Buffer {
+  return gzipSync(
+    Buffer.concat([
+      rawBytes(type, "PaxHeader/f", records),
+      raw("File", "f", "x"),
+      Buffer.alloc(1024),
+    ]),
+  );
+}
+
 /** One raw header (and padded body) of any type, for entries RawEntry cannot express. */
 function raw(type: string, path: string, body: string): Buffer {
-  const bytes = Buffer.from(body);
+  return rawBytes(type, path, Buffer.from(body));
+}
+
+function rawBytes(type: string, path: string, bytes: Buffer): Buffer {
   const header = new Header({
     path,
     type: type as never,

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import * as tar from "tar";
@@ -23,6 +23,27 @@ export interface ReleaseSpec {
   units?: Record<string, string>;
   /** Leaves the wheels out, so the install command fails. */
   noWheels?: boolean;
+  /**
+   * Packs the tree with the modes of a careless checkout: folders 0777,
+   * files 0666 (0777 for bin/run), and a setuid helper (issue 15, attacker c).
+   */
+  oddModes?: boolean;
+}
+
+/** chmods a built tree as a careless release author's checkout would have it. */
+async function oddenModes(root: string): Promise<void> {
+  await mkdir(join(root, "bin"), { recursive: true });
+  await writeFile(join(root, "bin/run"), "#!/bin/sh\nexit 0\n");
+  await chmod(join(root, "bin/run"), 0o4777);
+  const walk = async (dir: string): Promise<void> => {
+    await chmod(dir, 0o777);
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (path !== join(root, "bin/run")) await chmod(path, 0o666);
+    }
+  };
+  await walk(root);
 }
 
 export async function buildReleaseTarball(workDir: string, spec: ReleaseSpec): Promise<string> {
@@ -49,6 +70,7 @@ export async function buildReleaseTarball(workDir: string, spec: ReleaseSpec): P
     for (const [name, text] of Object.entries(spec.units))
       await writeFile(join(root, "etc/systemd/system", name), text);
   }
+  if (spec.oddModes) await oddenModes(root);
   const built = join(workDir, `decnet-${spec.version}-${spec.sha.slice(0, 7)}.build.tar.gz`);
   await tar.c({ gzip: true, file: built, cwd: root, portable: true }, ["."]);
   // Named by its content too: publish never rewrites a tarball a signed manifest names, so a

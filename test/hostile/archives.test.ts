@@ -28,6 +28,7 @@ import { HOSTILE_ARCHIVES, HOSTILE_LIMITS, OUTSIDE } from "../helpers/hostile-ar
 import { startMtlsServer, staticFiles, type TestServer } from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
 import { type Snapshot, snapshot } from "../helpers/snapshot.js";
+import { assertTrustedTree } from "../helpers/trusted-tree.js";
 
 let root: string;
 let pki: Pki;
@@ -84,6 +85,7 @@ describe("hostile archives, each a signed release, are refused by `update`", () 
         code: "ENOENT",
       });
       await assert.rejects(access(OUTSIDE), { code: "ENOENT" });
+      await assertTrustedTree(dirs.installDir, dirs.stateDir);
       looked.push({ name: hostile.name, dirs, install });
     });
   }

@@ -17,7 +17,7 @@ import { writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { runCheck } from "../../src/agent/check.js";
 import { runUpdate } from "../../src/agent/update.js";
 import { loadState, saveState } from "../../src/state/store.js";
@@ -37,6 +37,7 @@ import { makePki, type Pki } from "../helpers/pki.js";
 import { PYTHON_SKIP } from "../helpers/python.js";
 import { snapshot } from "../helpers/snapshot.js";
 import { tarGz } from "../helpers/tarball.js";
+import { assertTrustedTree } from "../helpers/trusted-tree.js";
 
 let root: string;
 let pki: Pki;
@@ -79,6 +80,11 @@ after(async () => {
 });
 
 let hosts = 0;
+/** Hosts made by the running test: each ends on the trusted-tree property (issue 15). */
+const made: AgentDirs[] = [];
+afterEach(async () => {
+  for (const dirs of made.splice(0)) await assertTrustedTree(dirs.installDir, dirs.stateDir);
+});
 /** A host running 1.0.0 whose install dir and/or state dir are fresh mount points when asked. */
 async function host(
   options: { installSize?: string; stateSize?: string; extra?: Record<string, unknown> } = {},
@@ -97,6 +103,7 @@ async function host(
     limits: { install_reserve_bytes: 0 },
     ...options.extra,
   } as never);
+  made.push(dirs);
   return dirs;
 }
 

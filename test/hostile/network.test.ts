@@ -15,7 +15,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runCheck } from "../../src/agent/check.js";
 import { runUpdate } from "../../src/agent/update.js";
@@ -34,6 +34,7 @@ import {
 import { startMtlsServer, staticFiles, type TestServer } from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
 import { snapshot } from "../helpers/snapshot.js";
+import { assertTrustedTree } from "../helpers/trusted-tree.js";
 
 let root: string;
 let pki: Pki;
@@ -51,10 +52,16 @@ after(async () => {
 });
 
 let hosts = 0;
+/** Hosts made by the running test: each ends on the trusted-tree property (issue 15). */
+const made: AgentDirs[] = [];
+afterEach(async () => {
+  for (const dirs of made.splice(0)) await assertTrustedTree(dirs.installDir, dirs.stateDir);
+});
 async function host(feedUrl: string, extra: Record<string, unknown> = {}): Promise<AgentDirs> {
   const dir = join(root, `host-${hosts++}`);
   await mkdir(dir);
   const dirs = await runningHost(dir, pki, signer, feedUrl, extra as never);
+  made.push(dirs);
   return dirs;
 }
 

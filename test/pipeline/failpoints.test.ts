@@ -25,6 +25,7 @@ import {
 import { makePki, type Pki } from "../helpers/pki.js";
 import { PYTHON_SKIP } from "../helpers/python.js";
 import { publishSpec } from "../helpers/release.js";
+import { assertTrustedTree } from "../helpers/trusted-tree.js";
 
 const SHA1 = "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1";
 const SHA2 = "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2";
@@ -76,8 +77,13 @@ before(async () => {
   await publishSpec(build, join(root, "feed-good"), signer.keyFile, {
     version: "1.0.0",
     sha: SHA1,
+    oddModes: true,
   });
-  await publishSpec(build, join(root, "feed-bad"), signer.keyFile, { version: "1.0.0", sha: SHA1 });
+  await publishSpec(build, join(root, "feed-bad"), signer.keyFile, {
+    version: "1.0.0",
+    sha: SHA1,
+    oddModes: true,
+  });
   const first = await runCli(["update", "--config", good.configFile]);
   assert.equal(first.code, 0, first.stderr);
   await killAgent(good.installDir);
@@ -89,10 +95,12 @@ before(async () => {
   await publishSpec(build, join(root, "feed-good"), signer.keyFile, {
     version: "2.0.0",
     sha: SHA2,
+    oddModes: true,
   });
   await publishSpec(build, join(root, "feed-bad"), signer.keyFile, {
     version: "3.0.0",
     sha: SHA3,
+    oddModes: true,
     health: "broken",
   });
 });
@@ -168,6 +176,8 @@ describe("a SIGKILL at every failpoint leaves a host that recovers", {
         (await runCli(["status", "--config", host.configFile, "--json"])).stdout,
       ).pending_reports;
       assert.equal(pending, 0);
+      // The releases have a careless checkout's modes; what is on disk must not (issue 15).
+      await assertTrustedTree(good.installDir, good.stateDir);
     });
   }
 });

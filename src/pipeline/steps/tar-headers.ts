@@ -4,11 +4,13 @@
  *
  * Why: node-tar is lenient where GNU tar and Go refuse. It drops a PAX record
  * whose length does not match or that lacks its newline, cuts a value at a
- * NUL byte, and applies a global PAX header's `path` to later entries. Each
+ * NUL byte, applies a global PAX header's `path` to later entries, and
+ * unpacks a PAX GNU sparse file as its sparse map. Each
  * makes node-tar see another archive than other tools do (an operator's
  * `tar -tvf`, a scanner on the master), which is how content is smuggled
  * past a review. So a malformed record, a NUL in a key, a path or a link
- * path, and a global header that renames, resizes or relinks entries are
+ * path, GNU.sparse records, and a global header that renames, resizes or
+ * relinks entries are
  * refused (docs/security.md, "Archives other tools read differently").
  *
  * To stay in step with node-tar it decodes each header with node-tar's own
@@ -118,6 +120,9 @@ export function paxProblem(data: Buffer): string | null {
     const name = key.toString("utf8");
     if ((name === "path" || name === "linkpath") && record.subarray(equals + 1, -1).includes(0))
       return `${where} has a NUL byte in ${name}`;
+    // GNU tar expands these into a sparse file; node-tar would write the sparse map as its content.
+    if (name.startsWith("GNU.sparse."))
+      return `${where} marks a GNU sparse file (${name}); sparse files are not allowed`;
     at = end;
     index++;
   }
