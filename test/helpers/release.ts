@@ -72,7 +72,8 @@ export async function buildReleaseTarball(workDir: string, spec: ReleaseSpec): P
   }
   if (spec.oddModes) await oddenModes(root);
   const built = join(workDir, `decnet-${spec.version}-${spec.sha.slice(0, 7)}.build.tar.gz`);
-  await tar.c({ gzip: true, file: built, cwd: root, portable: true }, ["."]);
+  // portable mode would mask group and other write off the modes: not for a careless checkout.
+  await tar.c({ gzip: true, file: built, cwd: root, portable: !spec.oddModes }, ["."]);
   // Named by its content too: publish never rewrites a tarball a signed manifest names, so a
   // rebuild of the same version needs a name of its own (docs/security.md, b).
   const digest = createHash("sha256")
