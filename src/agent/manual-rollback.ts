@@ -130,7 +130,7 @@ export async function prepareRollback(
       started_at: options.startedAt,
       manifest_serial: null,
       from,
-      target: { sha: target.sha, version: target.version ?? target.sha },
+      target: { sha: target.sha, version: target.version },
       venv,
       had_active: from !== null,
       phase: "swapping",

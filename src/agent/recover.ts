@@ -190,7 +190,7 @@ async function settle(
     const paths = statePaths(config.state_dir);
     const state = await loadState(paths.state);
     recordOutcome(state, {
-      target: { version: target.version, sha: target.sha },
+      target: { version: target.version ?? target.sha, sha: target.sha },
       verdict: status,
       code: error instanceof UpdaterError ? error.code : null,
       error: error ? oneLine(error) : null,

@@ -176,8 +176,17 @@ function checkArguments(options: PublishOptions): void {
   }
 }
 
-/** What the feed is for: the flag, or what the feed already says; a change is refused. */
+/**
+ * What the feed is for: the flag, or what the feed already says; a change is
+ * refused. A feed published before manifests named their component must be
+ * named once by hand: guessing "decnet" for the updater's own feed would
+ * make every host's self-update refuse it.
+ */
 function componentOf(options: PublishOptions, existing: Manifest | null): Component {
+  if (existing && existing.component === undefined && options.component === undefined)
+    throw refuse(
+      `the manifest of feed ${options.feedDir} names no component (an older publish wrote it); say once what the feed is for with --component decnet or --component decnet-updater`,
+    );
   const component = options.component ?? existing?.component ?? "decnet";
   if (existing?.component !== undefined && existing.component !== component) {
     throw refuse(

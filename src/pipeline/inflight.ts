@@ -34,7 +34,8 @@ export interface InflightRecord {
   /** null for a manual rollback (no manifest decided it). */
   manifest_serial: number | null;
   from: ReleaseInfo | null;
-  target: { sha: string; version: string };
+  /** version null: a manual rollback to a slot whose release file names none (DECNET's own). */
+  target: { sha: string; version: string | null };
   venv: string;
   had_active: boolean;
   phase: InflightPhase;

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type DaemonInfo, readDaemonInfo, writeDaemonInfo } from "../../src/daemon/info-file.js";
+import { acquireLock } from "../../src/state/lock.js";
 
 let dir: string;
 before(async () => {
@@ -37,7 +38,8 @@ function deadPid(): number {
 }
 
 test("believed when daemon.lock names the same live pid", async () => {
-  await writeFile(join(dir, "daemon.lock"), `${process.pid}\n`);
+  // as a running daemon holds it: pid, start time, boot id
+  await (await acquireLock(dir, process.pid, "daemon.lock")).path;
   await writeDaemonInfo(dir, info(process.pid));
   assert.deepEqual(await readDaemonInfo(dir), info(process.pid));
 });

@@ -35,6 +35,12 @@ import { freePort, publishSpec } from "../helpers/release.js";
 import { snapshot } from "../helpers/snapshot.js";
 
 const SHA1 = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+
+/** The published tarball's path on the feed (its name carries a digest of its bytes). */
+async function tarballPath(): Promise<string> {
+  const manifest = JSON.parse(await readFile(join(feedRoot, "manifest.json"), "utf8"));
+  return `/${manifest.releases[0].url}`;
+}
 const nginxTool: DebianTool | undefined = PYTHON_SKIP ? undefined : findNginx();
 const SKIP = PYTHON_SKIP || (nginxTool ? false : NGINX_SKIP);
 
@@ -152,7 +158,7 @@ describe("a feed served by nginx with config/nginx-feed.conf", {
       [
         "GET /manifest.json 200",
         "GET /manifest.json.minisig 200",
-        "GET /decnet-1.0.0-5e5e5e5.tar.gz 200",
+        `GET ${await tarballPath()} 200`,
         "POST /reports 201",
       ],
     );
@@ -226,7 +232,7 @@ describe("a feed served by nginx with config/nginx-feed.conf", {
     const manifest = await readFile(join(feedRoot, "manifest.json"));
     for (const [method, path] of [
       ["PUT", "/manifest.json"],
-      ["DELETE", "/decnet-1.0.0-5e5e5e5.tar.gz"],
+      ["DELETE", await tarballPath()],
       ["POST", "/manifest.json"],
       ["GET", "/reports"],
     ] as const) {

@@ -269,6 +269,46 @@ describe("attacker (b): the master's served folder without the key", () => {
     assert.deepEqual(await accepted(h.dirs.stateDir), stateBefore);
   });
 
+  test("point 4: publish writes the component, keeps it, refuses to change it, and asks once on an older feed", async (t) => {
+    const f = await feedFixture(t);
+    const one = await f.tarball("decnet-updater-1.0.0.tar.gz", "one");
+    const { manifest } = await f.publish({ tarball: one, component: "decnet-updater" });
+    assert.equal(manifest.component, "decnet-updater");
+    const two = await f.tarball("decnet-updater-1.1.0.tar.gz", "two");
+    const before = await snapshot(f.feedDir);
+    await assert.rejects(
+      f.publish({ tarball: two, version: "1.1.0", sha: "bbbbbbb2", component: "decnet" }),
+      {
+        code: "E_PUBLISH",
+        message: `publish: feed ${f.feedDir} is for "decnet-updater", --component says "decnet"`,
+      },
+    );
+    assert.deepEqual(await snapshot(f.feedDir), before);
+    assert.equal(
+      (await f.publish({ tarball: two, version: "1.1.0", sha: "bbbbbbb2" })).manifest.component,
+      "decnet-updater",
+    );
+    // A feed signed before the field existed: the operator names it once.
+    const { signData, parseSecretKey } = await import("../../src/signing/secret-key.js");
+    const sk = parseSecretKey(await readFile(f.signer.keyFile, "utf8"), "key");
+    const path = join(f.feedDir, "manifest.json");
+    const legacy = (await readFile(path, "utf8")).replace('  "component": "decnet-updater",\n', "");
+    await writeFile(path, legacy);
+    await writeFile(`${path}.minisig`, signData(sk, Buffer.from(legacy), "timestamp:1"));
+    const three = await f.tarball("decnet-updater-1.2.0.tar.gz", "three");
+    await assert.rejects(f.publish({ tarball: three, version: "1.2.0", sha: "ccccccc3" }), {
+      code: "E_PUBLISH",
+      message: `publish: the manifest of feed ${f.feedDir} names no component (an older publish wrote it); say once what the feed is for with --component decnet or --component decnet-updater`,
+    });
+    const named = await f.publish({
+      tarball: three,
+      version: "1.2.0",
+      sha: "ccccccc3",
+      component: "decnet-updater",
+    });
+    assert.equal(named.manifest.component, "decnet-updater");
+  });
+
   test("point 5: a key removed from feed.trusted_keys stops counting at the next cycle, 304 included", async (t) => {
     const h = await hostFixture(t, (s) => [s.pubLine]);
     await h.write([h.signer.pubLine, h.other.pubLine]);
