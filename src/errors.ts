@@ -36,7 +36,7 @@ export type ErrorCode =
   | "E_NO_PREV"
   | "E_LOCKED"
   | "E_CLOCK"
-  | "E_UNSAFE_DIR"
+  | "E_UNSAFE_PATH"
   | "E_IO";
 
 export class UpdaterError extends Error {

@@ -17,6 +17,7 @@ import type { Config } from "../config/types.js";
 import { oneLine, UpdaterError } from "../errors.js";
 import { exists } from "../fs/exists.js";
 import { pointSymlink, readLinkOrNull } from "../fs/symlink.js";
+import { checkOwnTree } from "../fs/trust.js";
 import { type InstallPaths, installPaths, statePaths } from "../layout/paths.js";
 import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
 import type { PipelineDeps } from "../pipeline/context.js";
@@ -118,6 +119,10 @@ export async function prepareRollback(
       "E_NO_PREV",
       `${install.prev} holds ${target.version ?? target.sha} (${target.sha.slice(0, 12)}), marked failed on this host at ${mark.marked_at} (${mark.error}); roll back to it anyway with --force`,
     );
+  // A slot left by an older updater kept its archive's modes: it goes live only if nobody else could change it.
+  const uid = process.getuid?.() ?? 0;
+  checkOwnTree({ key: "releases/prev", path: install.prev }, uid);
+  checkOwnTree({ key: "its venv", path: join(install.root, venv) }, uid);
   // A unit the previous release may not install is refused before anything moves.
   const units = await planUnits(install.prev, config.units.allow);
   return {

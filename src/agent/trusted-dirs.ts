@@ -23,11 +23,11 @@ const STATE_FOLDERS = ["outbox", "downloads", "self", "self/downloads"];
 
 export async function checkHostDirs(config: Config): Promise<void> {
   const uid = process.getuid?.() ?? 0;
-  await checkTrustedTree({ key: "install_dir", path: config.install_dir }, SLOT_FOLDERS, uid);
-  await checkTrustedTree({ key: "state_dir", path: config.state_dir }, STATE_FOLDERS, uid);
-  await checkTrustedTree({ key: "units.dir", path: config.units.dir }, [], uid);
+  checkTrustedTree({ key: "install_dir", path: config.install_dir }, SLOT_FOLDERS, uid);
+  checkTrustedTree({ key: "state_dir", path: config.state_dir }, STATE_FOLDERS, uid);
+  checkTrustedTree({ key: "units.dir", path: config.units.dir }, [], uid);
   if (config.self_update.enabled)
-    await checkTrustedTree(
+    checkTrustedTree(
       { key: "self_update.install_dir", path: config.self_update.install_dir },
       SLOT_FOLDERS.filter((folder) => folder !== "venvs"),
       uid,

@@ -5,11 +5,16 @@
  * Each file is flattened to dotted keys with the file that set them, so a
  * drop-in that sets `pin.version` keeps the other `pin` keys, every error can
  * name the file a bad value came from, and relative paths resolve against it.
+ *
+ * The files and the drop-in folder must be root's (or the running user's)
+ * and not writable by group or others (fs/trust.ts): a drop-in decides
+ * install.command, which runs as root.
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { oneLine, UpdaterError } from "../errors.js";
+import { checkTrustedPath } from "../fs/trust.js";
 import { SCHEMA } from "./schema.js";
 import type { Config } from "./types.js";
 import { validateConfig } from "./validate.js";
@@ -30,7 +35,13 @@ export interface LoadOptions {
 }
 
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<Config> {
+  // What the config says runs as root: nobody but root (or us) may be able to change it.
+  const uid = process.getuid?.() ?? 0;
+  checkTrustedPath({ key: "config", path: file, kind: "file" }, uid);
+  checkTrustedPath({ key: "config", path: `${file}.d`, kind: "folder" }, uid);
   const files = [file, ...(await listDropIns(`${file}.d`))];
+  for (const dropIn of files.slice(1))
+    checkTrustedPath({ key: "config", path: dropIn, kind: "file" }, uid);
   const flat: FlatConfig = new Map();
   for (const path of files) {
     for (const [key, value] of flatten(await readToml(path))) flat.set(key, { value, file: path });

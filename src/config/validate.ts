@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { oneLine, UpdaterError } from "../errors.js";
+import { checkTrustedPath } from "../fs/trust.js";
 import { nextOpening, parseWindow, type Window } from "../schedule/windows.js";
 import { PUBLIC_KEY_LINE, type PublicKey, parsePublicKey } from "../signing/minisign.js";
 import { parseDurationSeconds } from "./duration.js";
@@ -248,6 +249,8 @@ function loadTrustedKey(entry: string, key: string, file: string): PublicKey {
       );
     }
   }
+  // A key file anyone else can change is a key anyone else can choose.
+  checkTrustedPath({ key, path: entry, kind: "file" }, process.getuid?.() ?? 0);
   let text: string;
   try {
     text = readFileSync(entry, "utf8");

@@ -9,18 +9,23 @@
  *   have the operator's next routine publish sign it (docs/security.md, b);
  * - a file the current signed manifest names is never overwritten (hosts
  *   verified those bytes), nor the manifest or its signature;
+ * - what it signed last for each feed is recorded beside the key, outside
+ *   any served folder (`published.json`): a feed whose manifest went back to
+ *   an older signed one (every pair the folder ever served is a valid
+ *   signature), or went missing, is refused instead of built on;
  * - the new manifest passes the agent's own parser before it is written, and
  *   the serial always goes up (it is bounded so that it always can).
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { mkdir, readFile, realpath, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import semver from "semver";
 import { oneLine, UpdaterError } from "../errors.js";
 import { fsyncDir, writeFileAtomic } from "../fs/atomic.js";
 import { createExclusive, tempNameBeside } from "../fs/exclusive.js";
+import { exists } from "../fs/exists.js";
 import { type PublicKey, verifySignature } from "../signing/minisign.js";
 import { parseSecretKey, publicKeyOf, signData } from "../signing/secret-key.js";
 import {
@@ -63,20 +68,72 @@ function refuse(message: string): UpdaterError {
   return new UpdaterError("E_PUBLISH", `publish: ${message}`);
 }
 
+/** What `publish` signed last for each feed folder (by its real path). */
+interface PublishRecord {
+  schema: 1;
+  feeds: Record<string, { serial: number; sha256: string }>;
+}
+
+/** Beside the signing key: whoever can write a served folder cannot touch it. */
+export function publishRecordPath(keyFile: string): string {
+  return join(dirname(keyFile), "published.json");
+}
+
+async function readRecord(path: string): Promise<PublishRecord> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { schema: 1, feeds: {} };
+    throw refuse(`cannot read the record of what was signed, ${path} (${oneLine(error)})`);
+  }
+  try {
+    const doc = JSON.parse(text) as PublishRecord;
+    if (doc.schema !== 1 || typeof doc.feeds !== "object" || doc.feeds === null) throw new Error();
+    return doc;
+  } catch {
+    throw refuse(
+      `${path} is not a record of what was signed; restore it, or remove it to trust the feeds as they are`,
+    );
+  }
+}
+
+/** The feed's manifest must be the last one this key signed for it, or newer (signed by hand). */
+function checkAgainstRecord(
+  feedDir: string,
+  current: { manifest: Manifest; sha256: string } | null,
+  last: { serial: number; sha256: string } | undefined,
+  recordPath: string,
+): void {
+  if (last === undefined) return; // first publish of this feed from here: trusted as verified
+  if (current === null)
+    throw refuse(
+      `${join(feedDir, MANIFEST)} is missing, but this key last signed serial ${last.serial} for this feed (${recordPath}); restore the feed, or remove its entry from the record to start it over`,
+    );
+  const { serial } = current.manifest;
+  if (serial < last.serial || (serial === last.serial && current.sha256 !== last.sha256))
+    throw refuse(
+      `the feed's ${MANIFEST} is serial ${serial} (sha256 ${current.sha256.slice(0, 12)}...), but this key last signed serial ${last.serial} (sha256 ${last.sha256.slice(0, 12)}...) for it: someone put an older signed manifest back`,
+    );
+}
+
 /**
  * The feed's current manifest, verified; null for an empty feed (no
- * manifest.json), the only case where there is no signature to check.
+ * manifest.json and no signature), the only case without a signature.
  */
 export async function readVerifiedFeed(
   feedDir: string,
   keys: readonly PublicKey[],
-): Promise<Manifest | null> {
+): Promise<{ manifest: Manifest; sha256: string } | null> {
   let bytes: Buffer;
   try {
     bytes = await readFile(join(feedDir, MANIFEST));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw refuse(`cannot read ${join(feedDir, MANIFEST)} (${oneLine(error)})`);
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT")
+      throw refuse(`cannot read ${join(feedDir, MANIFEST)} (${oneLine(error)})`);
+    if (await exists(join(feedDir, SIGNATURE)))
+      throw refuse(`the feed has ${SIGNATURE} but no ${MANIFEST}: someone removed it; restore it`);
+    return null;
   }
   let signature: string;
   try {
@@ -92,7 +149,10 @@ export async function readVerifiedFeed(
     );
   }
   try {
-    return parseManifest(bytes);
+    return {
+      manifest: parseManifest(bytes),
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+    };
   } catch (error) {
     throw refuse(`the feed's signed ${MANIFEST} breaks the manifest rules (${oneLine(error)})`);
   }
@@ -200,10 +260,15 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
   checkArguments(options);
   const secretKey = parseSecretKey(await readFile(options.keyFile, "utf8"), options.keyFile);
   await mkdir(options.feedDir, { recursive: true });
-  const existing = await readVerifiedFeed(options.feedDir, [
+  const current = await readVerifiedFeed(options.feedDir, [
     publicKeyOf(secretKey),
     ...(options.trustedKeys ?? []),
   ]);
+  const recordPath = publishRecordPath(options.keyFile);
+  const record = await readRecord(recordPath);
+  const feedKey = await realpath(options.feedDir);
+  checkAgainstRecord(options.feedDir, current, record.feeds[feedKey], recordPath);
+  const existing = current?.manifest ?? null;
   if (existing && options.channel !== undefined && options.channel !== existing.channel) {
     throw refuse(
       `feed ${options.feedDir} is channel ${JSON.stringify(existing.channel)}, --channel says ${JSON.stringify(options.channel)}`,
@@ -269,6 +334,17 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
     await writeFileAtomic(join(options.feedDir, SIGNATURE), signature);
     await writeFileAtomic(join(options.feedDir, MANIFEST), bytes);
     await fsyncDir(options.feedDir);
+    record.feeds[feedKey] = {
+      serial: manifest.serial,
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+    };
+    await writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`, 0o600).catch(
+      (error) => {
+        throw refuse(
+          `published serial ${manifest.serial}, but could not record it in ${recordPath} (${oneLine(error)}); the next publish will trust the feed as it is`,
+        );
+      },
+    );
     return { manifest, release };
   } finally {
     await rm(copied.temp, { force: true });

@@ -1,98 +1,144 @@
 /**
- * Whether a directory the agent writes as root can be trusted, like sshd's
- * StrictModes: the directory is owned by the running user and not writable
- * by group or others, and every folder above it is owned by root or that
- * user and not writable by others unless sticky (as /tmp is: nobody can
- * rename what another user made in it). Otherwise someone else could swap
- * the directory or what is in it: roll the serial back by editing
- * state.json, or plant a file or link that root then writes through.
+ * Whether a path the agent uses as root can be trusted, like sshd's
+ * StrictModes. The path is walked one component at a time from "/", each
+ * link followed by hand, and:
+ * - every folder on the way (and every folder a link leads through) is owned
+ *   by root or the running user, not writable by others unless sticky (as
+ *   /tmp is: nobody can rename what another user made in it), and not
+ *   writable by its group unless that group is root's or it is sticky;
+ * - every link on the way is owned by root or the running user;
+ * - the path itself: a directory the agent writes must be owned by the
+ *   running user, a file it reads (a config file, a key) by root or the
+ *   running user; neither writable by group or others.
+ * Otherwise someone else could swap the path or what is in it: roll the
+ * serial back by editing state.json, drop in a config that runs their
+ * command, or plant a link that root then writes through. A path that does
+ * not exist yet is judged by the folders above it, where it will be made.
  *
- * A directory that does not exist yet is judged by the folder it will be
- * made in. A symlinked directory is judged where it points, and the folder
- * that holds the link is judged too.
+ * Synchronous: it runs once at the start of a command (a few dozen lstat
+ * calls), and the config loader that needs it reads its keys synchronously.
  */
-import { lstat, realpath, stat } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { lstatSync, readdirSync, readlinkSync, type Stats } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
 import { UpdaterError } from "../errors.js";
 
 const OTHER_WRITE = 0o002;
 const GROUP_WRITE = 0o020;
 const STICKY = 0o1000;
+/** Links followed on one path before it counts as a loop (Linux's own limit). */
+const MAX_LINKS = 40;
 
-export interface TrustedDir {
-  /** The config key that names it, for the message. */
+export interface TrustedPath {
+  /** What names it, for the message: a config key ("state_dir") or "config". */
   key: string;
   path: string;
+  /**
+   * "dir": a directory the agent writes (ours); "file" and "folder": a file or
+   * a directory it only reads (root's or ours), such as a config and its drop-ins.
+   */
+  kind: "dir" | "file" | "folder";
 }
 
 function modeText(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, "0");
 }
 
-function refuse(dir: TrustedDir, problem: string): UpdaterError {
+function refuse(target: TrustedPath, problem: string): UpdaterError {
   return new UpdaterError(
-    "E_UNSAFE_DIR",
-    `${dir.key} ${dir.path}: ${problem}; the agent writes there as root, so nobody else may be able to change it`,
+    "E_UNSAFE_PATH",
+    `${target.key} ${target.path}: ${problem}; the agent ${target.kind === "dir" ? "writes there" : "trusts it"} as root, so nobody else may be able to change it`,
   );
 }
 
-/** The nearest folder that exists at or above `path`, and whether it is `path` itself. */
-async function nearestExisting(path: string): Promise<{ at: string; missing: boolean }> {
-  let at = resolve(path);
-  let missing = false;
-  for (;;) {
-    const found = await lstat(at).then(
-      () => true,
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === "ENOENT") return false;
-        throw error;
-      },
-    );
-    if (found) return { at, missing };
-    missing = true;
-    const up = dirname(at);
-    if (up === at) return { at, missing };
-    at = up;
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
   }
 }
 
-/** Every folder from `real` up to "/" must be root's or ours and, unless sticky, not other-writable. */
-async function checkAncestors(dir: TrustedDir, real: string, uid: number): Promise<void> {
-  for (let at = real; ; at = dirname(at)) {
-    const info = await stat(at);
-    if (info.uid !== 0 && info.uid !== uid)
-      throw refuse(
-        dir,
-        `the folder ${at} above it is owned by uid ${info.uid} (mode ${modeText(info.mode)}), not by root or uid ${uid}`,
-      );
-    if (info.mode & OTHER_WRITE && !(info.mode & STICKY))
-      throw refuse(
-        dir,
-        `the folder ${at} above it is writable by others and not sticky (mode ${modeText(info.mode)}, owner uid ${info.uid})`,
-      );
-    if (dirname(at) === at) return;
-  }
-}
-
-/**
- * Throws E_UNSAFE_DIR naming the key, the directory, its owner and its mode
- * when `dir` cannot be trusted by a process running as `uid`.
- */
-export async function checkTrustedDir(dir: TrustedDir, uid: number): Promise<void> {
-  const { at, missing } = await nearestExisting(dir.path);
-  // The link (or the folder) lives in its parent: that parent must be trusted as well.
-  const holder = missing ? at : dirname(resolve(dir.path));
-  await checkAncestors(dir, await realpath(holder), uid);
-  if (missing) return;
-  const real = await realpath(dir.path);
-  const info = await stat(real);
-  if (!info.isDirectory()) throw refuse(dir, `not a directory (mode ${modeText(info.mode)})`);
-  if (info.uid !== uid || info.mode & (GROUP_WRITE | OTHER_WRITE))
+/** A folder on the way (not the path itself). */
+function checkAncestor(target: TrustedPath, at: string, info: Stats, uid: number): void {
+  const mode = `mode ${modeText(info.mode)}, owner uid ${info.uid}`;
+  if (info.uid !== 0 && info.uid !== uid)
     throw refuse(
-      dir,
-      `owned by uid ${info.uid} with mode ${modeText(info.mode)}; expected owner uid ${uid} (the running user) and no write access for group or others`,
+      target,
+      `the folder ${at} on its path is owned by uid ${info.uid}, not by root or uid ${uid} (${mode})`,
     );
-  if (real !== resolve(dir.path)) await checkAncestors(dir, dirname(real), uid);
+  const sticky = (info.mode & STICKY) !== 0;
+  if (info.mode & OTHER_WRITE && !sticky)
+    throw refuse(
+      target,
+      `the folder ${at} on its path is writable by others and not sticky (${mode})`,
+    );
+  if (info.mode & GROUP_WRITE && !sticky && info.gid !== 0)
+    throw refuse(
+      target,
+      `the folder ${at} on its path is writable by its group ${info.gid} (${mode})`,
+    );
+}
+
+/** The path itself. */
+function checkFinal(target: TrustedPath, info: Stats, uid: number): void {
+  const mode = modeText(info.mode);
+  if (target.kind === "dir") {
+    if (!info.isDirectory()) throw refuse(target, `not a directory (mode ${mode})`);
+    if (info.uid !== uid || info.mode & (GROUP_WRITE | OTHER_WRITE))
+      throw refuse(
+        target,
+        `owned by uid ${info.uid} with mode ${mode}; expected owner uid ${uid} (the running user) and no write access for group or others`,
+      );
+    return;
+  }
+  if (target.kind === "file" && !info.isFile())
+    throw refuse(target, `not a regular file (mode ${mode})`);
+  if (target.kind === "folder" && !info.isDirectory())
+    throw refuse(target, `not a directory (mode ${mode})`);
+  if ((info.uid !== 0 && info.uid !== uid) || info.mode & (GROUP_WRITE | OTHER_WRITE))
+    throw refuse(
+      target,
+      `owned by uid ${info.uid} with mode ${mode}; expected owner root or uid ${uid} and no write access for group or others`,
+    );
+}
+
+/** Throws E_UNSAFE_PATH naming the key, the path, the owner and the mode at fault. */
+export function checkTrustedPath(target: TrustedPath, uid: number): void {
+  const queue = resolve(target.path).split("/").filter(Boolean);
+  let at = "/";
+  checkAncestor(target, at, lstatSync(at), uid);
+  let links = 0;
+  while (queue.length > 0) {
+    const name = queue.shift() as string;
+    if (name === ".") continue;
+    if (name === "..") {
+      at = resolve(at, "..");
+      continue;
+    }
+    const next = join(at, name);
+    const info = lstatOrNull(next);
+    if (info === null) return; // made later, in `at`, which passed as a folder on the way
+    if (info.isSymbolicLink()) {
+      if (info.uid !== 0 && info.uid !== uid)
+        throw refuse(
+          target,
+          `the link ${next} on its path is owned by uid ${info.uid}, not by root or uid ${uid}`,
+        );
+      if (++links > MAX_LINKS) throw refuse(target, `more than ${MAX_LINKS} links on its path`);
+      const to = readlinkSync(next);
+      queue.unshift(...to.split("/").filter(Boolean));
+      if (isAbsolute(to)) at = "/";
+      continue;
+    }
+    if (queue.length === 0) {
+      checkFinal(target, info, uid);
+      return;
+    }
+    if (!info.isDirectory()) throw refuse(target, `${next} on its path is not a directory`);
+    checkAncestor(target, next, info, uid);
+    at = next;
+  }
 }
 
 /**
@@ -100,27 +146,42 @@ export async function checkTrustedDir(dir: TrustedDir, uid: number): Promise<voi
  * exist) must be a real folder of ours, not a link, not writable by group or
  * others: the agent walks through them without a second look.
  */
-export async function checkTrustedTree(
-  dir: TrustedDir,
+export function checkTrustedTree(
+  dir: Omit<TrustedPath, "kind">,
   subdirs: readonly string[],
   uid: number,
-): Promise<void> {
-  await checkTrustedDir(dir, uid);
+): void {
+  checkTrustedPath({ ...dir, kind: "dir" }, uid);
   for (const sub of subdirs) {
     const path = resolve(dir.path, sub);
-    const info = await lstat(path).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return null;
-      throw error;
-    });
+    const info = lstatOrNull(path);
     if (info === null) continue;
-    const named = { key: dir.key, path };
+    const named: TrustedPath = { key: dir.key, path, kind: "dir" };
     if (info.isSymbolicLink())
       throw refuse(named, "a symlink where the agent keeps a folder of its own");
-    if (!info.isDirectory()) throw refuse(named, `not a directory (mode ${modeText(info.mode)})`);
-    if (info.uid !== uid || info.mode & (GROUP_WRITE | OTHER_WRITE))
-      throw refuse(
-        named,
-        `owned by uid ${info.uid} with mode ${modeText(info.mode)}; expected owner uid ${uid} and no write access for group or others`,
-      );
+    checkFinal(named, info, uid);
   }
+}
+
+/**
+ * Every entry below `root` is ours and not writable by group or others (links
+ * are judged by the folder that holds them). For a tree the agent did not
+ * make with its own modes, such as a slot left by an older updater, before it
+ * goes live again. Throws E_UNSAFE_PATH naming the first entry at fault.
+ */
+export function checkOwnTree(target: Omit<TrustedPath, "kind">, uid: number): void {
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      const info = lstatSync(path);
+      if (info.isSymbolicLink()) continue;
+      if (info.uid !== uid || info.mode & (GROUP_WRITE | OTHER_WRITE))
+        throw refuse(
+          { ...target, kind: "dir" },
+          `${path} is owned by uid ${info.uid} with mode ${modeText(info.mode)}; a local user may have changed it`,
+        );
+      if (info.isDirectory()) walk(path);
+    }
+  };
+  walk(target.path);
 }

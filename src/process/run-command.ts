@@ -5,7 +5,7 @@
  * without holding a verbose build log in memory. The tail is redacted
  * (redact.ts): it goes into reports and state.json.
  */
-import { redactSecrets } from "./redact.js";
+import { redactedTail } from "./redact.js";
 
 export const STDERR_TAIL_BYTES = 8 * 1024;
 
@@ -33,6 +33,7 @@ export async function runCommand(
   const [file, ...args] = argv as [string, ...string[]];
   const started = performance.now();
   let tail = Buffer.alloc(0);
+  let cut = false;
   // loaded on first use: a cycle that installs nothing never needs it (docs/performance.md)
   const { execa } = await import("execa");
   const subprocess = execa(file, args, {
@@ -50,7 +51,10 @@ export async function runCommand(
   });
   subprocess.stderr?.on("data", (chunk: Buffer) => {
     tail = Buffer.concat([tail, chunk]);
-    if (tail.length > STDERR_TAIL_BYTES) tail = tail.subarray(tail.length - STDERR_TAIL_BYTES);
+    if (tail.length > STDERR_TAIL_BYTES) {
+      tail = tail.subarray(tail.length - STDERR_TAIL_BYTES);
+      cut = true;
+    }
   });
   const result = await subprocess;
   // execa's own message quotes the whole command line, secrets included: keep the code only.
@@ -64,7 +68,7 @@ export async function runCommand(
     signal: result.signal,
     timedOut: result.timedOut,
     spawnError,
-    stderrTail: redactSecrets(tail.toString("utf8")),
+    stderrTail: redactedTail(tail, cut),
     ms: Math.round(performance.now() - started),
   };
 }

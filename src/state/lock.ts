@@ -17,7 +17,7 @@
  * portable form of the same contract.
  */
 import { readFileSync } from "node:fs";
-import { link, mkdir, readFile, rm } from "node:fs/promises";
+import { link, mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { UpdaterError } from "../errors.js";
 import { createExclusive, tempNameBeside } from "../fs/exclusive.js";
@@ -138,6 +138,33 @@ export async function acquireLock(
     throw new UpdaterError("E_LOCKED", `could not take ${path}: it keeps changing hands`);
   } finally {
     await rm(temp, { force: true });
+  }
+}
+
+function sameHolder(a: Holder | null, b: Holder | null): boolean {
+  return a?.pid === b?.pid && a?.start === b?.start && a?.boot === b?.boot;
+}
+
+/**
+ * Removes the stale lock `seen`, and only it. Two starters may both find the
+ * same stale lock; a read-then-remove would let the slower one delete the
+ * lock the faster one has just made. So the lock is claimed first by a
+ * rename(2) to a name of ours, which moves whatever is there exactly once,
+ * and looked at there: the stale one is dropped; anything else (a starter
+ * was quicker) is linked back in place.
+ */
+async function takeOver(path: string, seen: Holder | null): Promise<void> {
+  const claim = tempNameBeside(path, "stale");
+  try {
+    await rename(path, claim);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return; // already gone
+    throw error;
+  }
+  try {
+    if (!sameHolder(await readHolder(claim), seen)) await link(claim, path).catch(() => undefined);
+  } finally {
+    await rm(claim, { force: true });
   }
 }
 

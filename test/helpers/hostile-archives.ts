@@ -327,6 +327,16 @@ export const HOSTILE_ARCHIVES: HostileArchive[] = [
       /: no end-of-archive marker after byte 1536 \(two zero blocks; the archive may be cut short\)$/,
   },
   {
+    name: "a lone zero block with an entry hidden after it (GNU tar and Python list only what is before)",
+    bytes: () => {
+      const first = tarBlocks([{ path: "ok.txt", body: "shown" }]);
+      const hidden = tarBlocks([{ path: "hidden.txt", body: "smuggled" }]);
+      return gzipSync(Buffer.concat([first.subarray(0, 1024), Buffer.alloc(512), hidden]));
+    },
+    message:
+      /: a lone zero block at byte 1024 with more entries after it \(other tools stop reading there\)$/,
+  },
+  {
     name: "an archive that ends with a lone zero block",
     bytes: () => {
       const blocks = tarBlocks(good);

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { chmod, chown, lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { runRollback } from "../../src/agent/rollback.js";
 import { runUpdate } from "../../src/agent/update.js";
 import { acquireLock } from "../../src/state/lock.js";
 import { runCli, runProcess } from "../helpers/cli.js";
@@ -161,11 +162,44 @@ describe("attacker (d): an unprivileged local user on the host", () => {
       } else await symlink(outside, path);
       const before = await snapshot(dir);
       await assert.rejects(runUpdate(await loadAgentConfig(dirs), agentDeps(), { force: false }), {
-        code: "E_UNSAFE_DIR",
+        code: "E_UNSAFE_PATH",
         message: `${key} ${path}: a symlink where the agent keeps a folder of its own; the agent writes there as root, so nobody else may be able to change it`,
       });
       assert.deepEqual(await snapshot(dir), before);
     }
+  });
+
+  test("point 8: a slot left by an older updater with world-writable folders is never rolled back to, nor its units read", async (t) => {
+    const { dirs, dir } = await hostWithRelease(t, [{ path: "README", body: "x" }]);
+    const victim = join(dir, "root-only");
+    await writeFile(victim, "root's secret\n", { mode: 0o600 });
+    const prev = join(dirs.installDir, "releases/prev");
+    const unitsIn = join(prev, "etc/systemd/system");
+    await mkdir(unitsIn, { recursive: true });
+    await writeFile(
+      join(prev, ".decnet-release.json"),
+      JSON.stringify({
+        sha: "0900000cccc",
+        version: "0.9.0",
+        installed_at: "2026-01-01T00:00:00Z",
+      }),
+    );
+    for (const folder of ["etc", "etc/systemd", "etc/systemd/system"])
+      await chmod(join(prev, folder), 0o777);
+    // what a local user planted in the open folder: a unit that is a link to root's file
+    await symlink(victim, join(unitsIn, "decnet-x.service"));
+    await mkdir(join(dirs.installDir, "venvs/0900000cccc"), { recursive: true });
+    const unitsDir = join(dir, "units");
+    await mkdir(unitsDir);
+    const config = { ...(await loadAgentConfig(dirs)) };
+    config.units = { ...config.units, dir: unitsDir };
+    const before = [await snapshot(dirs.installDir), await snapshot(unitsDir)];
+    await assert.rejects(runRollback(config, agentDeps()), {
+      code: "E_UNSAFE_PATH",
+      message: `releases/prev ${prev}: ${join(prev, "etc")} is owned by uid 0 with mode 0777; a local user may have changed it; the agent writes there as root, so nobody else may be able to change it`,
+    });
+    assert.deepEqual([await snapshot(dirs.installDir), await snapshot(unitsDir)], before);
+    await assert.rejects(stat(join(unitsDir, "decnet-x.service")), { code: "ENOENT" });
   });
 
   test("point 9: a state dir owned by another user is refused, one line naming it, its owner and mode", {
@@ -220,7 +254,7 @@ describe("attacker (d): an unprivileged local user on the host", () => {
     assert.match(
       result.stderr,
       new RegExp(
-        `^decnet-updater: install_dir ${join(dir, "open/decnet")}: the folder ${join(dir, "open")} above it is writable by others and not sticky \\(mode 0777, owner uid \\d+\\);`,
+        `^decnet-updater: install_dir ${join(dir, "open/decnet")}: the folder ${join(dir, "open")} on its path is writable by others and not sticky \\(mode 0777, owner uid \\d+\\);`,
       ),
     );
     await chmod(join(dir, "open"), 0o1777);

@@ -6,7 +6,7 @@
  * unchanged.
  */
 import assert from "node:assert/strict";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -122,8 +122,6 @@ describe("attacker (b): the master's served folder without the key", () => {
   test("point 1: a manifest.json without its signature is refused; an empty feed is the only unsigned case", async (t) => {
     const f = await feedFixture(t);
     await f.publish({ tarball: await f.tarball("decnet-1.0.0.tar.gz", "one") });
-    await writeFile(join(f.feedDir, "manifest.json.minisig"), "");
-    const { rm } = await import("node:fs/promises");
     await rm(join(f.feedDir, "manifest.json.minisig"));
     const before = await snapshot(f.feedDir);
     await assert.rejects(
@@ -135,6 +133,70 @@ describe("attacker (b): the master's served folder without the key", () => {
       {
         code: "E_PUBLISH",
         message: /does not verify with this key: .*\(manifest\.json\.minisig is missing\)/,
+      },
+    );
+    assert.deepEqual(await snapshot(f.feedDir), before);
+  });
+
+  test("point 1: an older signed manifest put back is refused, not built on (publish records what it signed, beside the key)", async (t) => {
+    const f = await feedFixture(t);
+    await f.publish({ tarball: await f.tarball("decnet-1.0.0.tar.gz", "one") });
+    const old = {
+      manifest: await readFile(join(f.feedDir, "manifest.json")),
+      signature: await readFile(join(f.feedDir, "manifest.json.minisig")),
+    };
+    await f.publish({
+      tarball: await f.tarball("decnet-2.0.0.tar.gz", "two"),
+      version: "2.0.0",
+      sha: "bbbbbbb2",
+      latest: true,
+    });
+    // Without the key: yesterday's valid pair, which would drop 2.0.0 and its latest.
+    await writeFile(join(f.feedDir, "manifest.json"), old.manifest);
+    await writeFile(join(f.feedDir, "manifest.json.minisig"), old.signature);
+    const before = await snapshot(f.feedDir);
+    await assert.rejects(
+      f.publish({
+        tarball: await f.tarball("decnet-2.1.0.tar.gz", "three"),
+        version: "2.1.0",
+        sha: "ccccccc3",
+      }),
+      {
+        code: "E_PUBLISH",
+        message:
+          /^publish: the feed's manifest\.json is serial 1 \(sha256 [0-9a-f]{12}\.\.\.\), but this key last signed serial 2 \(sha256 [0-9a-f]{12}\.\.\.\) for it: someone put an older signed manifest back$/,
+      },
+    );
+    assert.deepEqual(await snapshot(f.feedDir), before);
+  });
+
+  test("point 1: a removed manifest.json is refused, not taken for an empty feed", async (t) => {
+    const f = await feedFixture(t);
+    await f.publish({ tarball: await f.tarball("decnet-1.0.0.tar.gz", "one") });
+    await rm(join(f.feedDir, "manifest.json"));
+    await assert.rejects(
+      f.publish({
+        tarball: await f.tarball("decnet-1.1.0.tar.gz", "two"),
+        version: "1.1.0",
+        sha: "bbbbbbb2",
+      }),
+      {
+        code: "E_PUBLISH",
+        message:
+          "publish: the feed has manifest.json.minisig but no manifest.json: someone removed it; restore it",
+      },
+    );
+    await rm(join(f.feedDir, "manifest.json.minisig"));
+    const before = await snapshot(f.feedDir);
+    await assert.rejects(
+      f.publish({
+        tarball: await f.tarball("decnet-1.1.0.tar.gz", "two"),
+        version: "1.1.0",
+        sha: "bbbbbbb2",
+      }),
+      {
+        code: "E_PUBLISH",
+        message: `publish: ${join(f.feedDir, "manifest.json")} is missing, but this key last signed serial 1 for this feed (${join(f.dir, "keys/published.json")}); restore the feed, or remove its entry from the record to start it over`,
       },
     );
     assert.deepEqual(await snapshot(f.feedDir), before);
@@ -288,7 +350,8 @@ describe("attacker (b): the master's served folder without the key", () => {
       (await f.publish({ tarball: two, version: "1.1.0", sha: "bbbbbbb2" })).manifest.component,
       "decnet-updater",
     );
-    // A feed signed before the field existed: the operator names it once.
+    // A feed signed before the field existed (by a publish that kept no record): the operator names it once.
+    await rm(join(f.dir, "keys/published.json"));
     const { signData, parseSecretKey } = await import("../../src/signing/secret-key.js");
     const sk = parseSecretKey(await readFile(f.signer.keyFile, "utf8"), "key");
     const path = join(f.feedDir, "manifest.json");

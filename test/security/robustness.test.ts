@@ -16,6 +16,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { createHttpClient } from "../../src/http/tls.js";
 import { createLogger } from "../../src/log.js";
 import { probeHealth } from "../../src/pipeline/steps/probe.js";
+import { runCommand } from "../../src/process/run-command.js";
 import { acquireLock, processStartTime } from "../../src/state/lock.js";
 import { runProcess } from "../helpers/cli.js";
 import { agentDeps } from "../helpers/deps.js";
@@ -73,6 +74,19 @@ describe("point 13: a lock left by a dead process is taken over, also when its p
       await lock.release();
     });
   }
+
+  test("two starters racing to take over one stale lock: exactly one wins, every time", async (t) => {
+    const [a, b] = [sleeper(t), sleeper(t)];
+    for (let round = 0; round < 40; round++) {
+      const dir = await tempDir(t);
+      await writeFile(join(dir, "lock"), "999999999 1 00000000-dead-beef-0000-000000000000\n");
+      const outcomes = await Promise.allSettled([acquireLock(dir, a), acquireLock(dir, b)]);
+      const won = outcomes.filter((o) => o.status === "fulfilled");
+      assert.equal(won.length, 1, `round ${round}: ${outcomes.map((o) => o.status).join(", ")}`);
+      const lost = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult;
+      assert.equal(lost.reason.code, "E_LOCKED");
+    }
+  });
 
   test("a live holder (its pid, start time and boot) still holds it: E_LOCKED, exit 75 for a second instance", async (t) => {
     const dir = await tempDir(t);
@@ -254,6 +268,18 @@ describe("point 17: secrets in install.command never leave the host", () => {
       logged,
     ].join("\n");
     assert.doesNotMatch(everything, new RegExp(`${secret}|${token}`));
+  });
+});
+
+describe("point 17: the stderr tail is redacted whole", () => {
+  test("a credential URL cut by the 8 KiB tail (its scheme gone) does not survive in what is kept", async () => {
+    // 31 bytes of the URL after "https://deploy:" and 8161 of filler: the tail starts inside the URL
+    const script =
+      "{ printf 'https://deploy:'; printf 's3cr3t-pa55@idx.example/simple '; head -c 8161 /dev/zero | tr '\\0' x; } >&2; exit 1";
+    const outcome = await runCommand(["sh", "-c", script], { cwd: "/", timeoutMs: 10_000 });
+    assert.equal(outcome.ok, false);
+    assert.doesNotMatch(outcome.stderrTail, /s3cr3t/);
+    assert.match(outcome.stderrTail, /^\[\.\.\.\] x+$/);
   });
 });
 

@@ -5,7 +5,8 @@
  * Why: node-tar is lenient where GNU tar and Go refuse. It drops a PAX record
  * whose length does not match or that lacks its newline, cuts a value at a
  * NUL byte, applies a global PAX header's `path` to later entries, and
- * unpacks a PAX GNU sparse file as its sparse map. Each
+ * unpacks a PAX GNU sparse file as its sparse map, and reads on past a lone
+ * zero block where GNU tar, Python and Go stop. Each
  * makes node-tar see another archive than other tools do (an operator's
  * `tar -tvf`, a scanner on the master), which is how content is smuggled
  * past a review. So a malformed record, a NUL in a key, a path or a link
@@ -44,9 +45,14 @@ export class TarHeaderCheck {
   private gex: Pax | undefined;
   /** A header node-tar itself refuses (bad checksum, no path): stop; its error is the one shown. */
   private lost = false;
+  /** Blocks seen so far. */
+  private blocks = 0;
+  /** Where a zero block stood in a header's place, until the next block says whether it ends the archive. */
+  private zeroAt: number | null = null;
 
   /** One 512-byte block, in archive order, up to (not past) the end-of-archive marker. */
   block(block: Buffer, zero: boolean): void {
+    const at = this.blocks++ * BLOCK;
     if (this.lost) return;
     if (this.dataLeft > 0) {
       this.dataLeft--;
@@ -56,7 +62,16 @@ export class TarHeaderCheck {
       }
       return;
     }
-    if (zero) return; // node-tar's end-of-archive logic (and TarFeeder's) applies
+    if (zero) {
+      // Two in a row end the archive (node-tar's and TarFeeder's logic); one is remembered.
+      this.zeroAt ??= at;
+      return;
+    }
+    if (this.zeroAt !== null)
+      // GNU tar, Python and Go stop at a zero block; node-tar reads past it.
+      throw new MalformedHeaderError(
+        `a lone zero block at byte ${this.zeroAt} with more entries after it (other tools stop reading there)`,
+      );
     const header = new Header(block, 0, this.ex, this.gex);
     if (!header.cksumValid || !header.path) {
       this.lost = true;

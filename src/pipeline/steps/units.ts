@@ -8,7 +8,8 @@
  * writes only files whose bytes differ and returns what it replaced (old
  * bytes, or null for a unit it added) so `revertUnits` restores exactly that.
  */
-import { readdir, readFile, rm } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat, open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { UpdaterError } from "../../errors.js";
 import { writeFileAtomic } from "../../fs/atomic.js";
@@ -38,6 +39,36 @@ export function globToRegExp(glob: string): RegExp {
 /** The updater's own units: never a release's to install, whatever units.allow says. */
 export const UPDATER_UNIT = /^decnet-updater[^/]*\.(service|timer)$/;
 
+/**
+ * A unit file's bytes, read so that nothing planted in the release can
+ * stand in for it: etc/, etc/systemd/ and the units folder must be real
+ * folders of ours that nobody else can write, the file a regular file of
+ * ours opened with O_NOFOLLOW. What this agent extracted always passes; a
+ * slot left by an older updater with an archive's 0777 folders does not.
+ */
+async function readUnit(releaseDir: string, name: string): Promise<Buffer> {
+  const uid = process.getuid?.() ?? 0;
+  const refuse = (path: string, why: string) =>
+    new UpdaterError("E_UNITS", `release unit ${path}: ${why}; a local user could have changed it`);
+  let at = releaseDir;
+  for (const part of [...RELEASE_UNITS_DIR.split("/"), name]) {
+    at = join(at, part);
+    const info = await lstat(at);
+    const file = part === name;
+    if (info.isSymbolicLink()) throw refuse(at, "a symlink");
+    if (file ? !info.isFile() : !info.isDirectory())
+      throw refuse(at, file ? "not a regular file" : "not a folder");
+    if (info.uid !== uid || info.mode & 0o022)
+      throw refuse(at, `owned by uid ${info.uid} with mode ${(info.mode & 0o7777).toString(8)}`);
+  }
+  const handle = await open(at, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function planUnits(releaseDir: string, allow: readonly string[]): Promise<UnitFile[]> {
   const dir = join(releaseDir, RELEASE_UNITS_DIR);
   let names: string[];
@@ -62,7 +93,9 @@ export async function planUnits(releaseDir: string, allow: readonly string[]): P
       `release ships unit ${refused.join(", ")} outside units.allow (${allow.join(", ") || "nothing allowed"})`,
     );
   }
-  return Promise.all(names.map(async (name) => ({ name, bytes: await readFile(join(dir, name)) })));
+  return Promise.all(
+    names.map(async (name) => ({ name, bytes: await readUnit(releaseDir, name) })),
+  );
 }
 
 /** The changes `syncUnits` would make, with the bytes it would replace; writes nothing. */
