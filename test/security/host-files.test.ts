@@ -127,6 +127,39 @@ describe("attacker (c): a release author's modes and contents", () => {
 });
 
 describe("attacker (d): an unprivileged local user on the host", () => {
+  test("point 9: the launcher runs nothing from an install dir others can write, and only run and update move slots", async (t) => {
+    const updater = join(await tempDir(t, "du-sec-launcher-"), "updater");
+    const marker = join(updater, "..", "ran");
+    await mkdir(join(updater, "releases/prev/dist/src/cli"), { recursive: true });
+    await writeFile(
+      join(updater, "releases/prev/dist/src/cli/main.js"),
+      `#!/bin/sh\necho "$@" >> ${marker}\n`,
+      { mode: 0o755 },
+    );
+    await symlink("releases/active", join(updater, "current"));
+    const launcher = join(import.meta.dirname, "../../launcher/decnet-updater-launch");
+    const launch = (...args: string[]) =>
+      runProcess("sh", [launcher, ...args], {
+        env: { ...process.env, DECNET_UPDATER_INSTALL_DIR: updater },
+      });
+    // `active` is missing (a flip back cut short): `status` leaves it, `run` finishes it
+    const status = await launch("status");
+    assert.notEqual(status.code, 0);
+    await stat(join(updater, "releases/prev"));
+    assert.equal((await launch("run")).code, 0);
+    assert.equal(await readFile(marker, "utf8"), "run\n");
+    await assert.rejects(stat(join(updater, "releases/prev")), { code: "ENOENT" });
+
+    await chmod(updater, 0o777);
+    const refused = await launch("run");
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr,
+      `decnet-updater-launch: ${updater}: owner uid and mode ${process.getuid?.()} 777; it must be root's and writable by nobody else\n`,
+    );
+    assert.equal(await readFile(marker, "utf8"), "run\n", "nothing ran");
+  });
+
   test("point 8: nobody but root can enter a release or its venv while it is being built", async (t) => {
     const seen = join(await tempDir(t, "du-sec-staging-"), "modes");
     const { dirs } = await hostWithRelease(
