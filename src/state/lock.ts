@@ -129,11 +129,8 @@ export async function acquireLock(
           `another decnet-updater holds ${path} (pid ${other.pid})`,
         );
       }
-      // A holder that is gone, or an unreadable lock left by a crash mid-write: take it over,
-      // but only if it still says what we read (another starter may have taken it meanwhile).
-      const again = await readHolder(path);
-      if (again?.pid === other?.pid && again?.start === other?.start)
-        await rm(path, { force: true });
+      // A holder that is gone, or an unreadable lock left by a crash mid-write: take it over.
+      await takeOver(path, other);
     }
     throw new UpdaterError("E_LOCKED", `could not take ${path}: it keeps changing hands`);
   } finally {
