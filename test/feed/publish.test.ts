@@ -1,40 +1,21 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { acceptManifest } from "../../src/feed/accept.js";
-import { type PublishOptions, publishRelease } from "../../src/feed/publish.js";
 import { parsePublicKey } from "../../src/signing/minisign.js";
-import { makeSigner } from "../helpers/feed.js";
 import { findMinisign, MINISIGN_SKIP } from "../helpers/minisign-tool.js";
+import { publishFixture } from "../helpers/publish-fixture.js";
 import { snapshot } from "../helpers/snapshot.js";
-import { tempDir } from "../helpers/tmp.js";
+import type { tempDir } from "../helpers/tmp.js";
 
 const minisign = findMinisign();
 const NOW = new Date("2026-11-26T12:00:00Z");
 
 async function fixture(t: Parameters<typeof tempDir>[0]) {
-  const dir = await tempDir(t);
-  const signer = await makeSigner(join(dir, "keys"));
-  const tarball = async (name: string, content: string) => {
-    await writeFile(join(dir, name), content);
-    return join(dir, name);
-  };
-  const publish = (overrides: Partial<PublishOptions>) =>
-    publishRelease({
-      feedDir: join(dir, "feed"),
-      tarball: "",
-      version: "1.0.0",
-      sha: "aaaaaaa1",
-      keyFile: signer.keyFile,
-      latest: false,
-      rolloutPercent: 100,
-      expiresInS: 14 * 86400,
-      now: NOW,
-      ...overrides,
-    });
+  const { dir, signer, tarball, publish } = await publishFixture(t, NOW);
   const verify = async () => {
     const bytes = await readFile(join(dir, "feed/manifest.json"));
     const signature = await readFile(join(dir, "feed/manifest.json.minisig"), "utf8");

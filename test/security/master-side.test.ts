@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCheck } from "../../src/agent/check.js";
 import { runUpdate } from "../../src/agent/update.js";
-import { type PublishOptions, publishRelease } from "../../src/feed/publish.js";
 import { parsePublicKey } from "../../src/signing/minisign.js";
 import { peekState } from "../../src/state/store.js";
 import { agentDeps } from "../helpers/deps.js";
@@ -29,6 +28,7 @@ import {
 } from "../helpers/feed.js";
 import { startMtlsServer, staticFiles } from "../helpers/mtls-server.js";
 import { makePki } from "../helpers/pki.js";
+import { publishFixture } from "../helpers/publish-fixture.js";
 import { snapshot } from "../helpers/snapshot.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -47,29 +47,7 @@ async function accepted(stateDir: string): Promise<unknown> {
   return { files, highest_serial, manifest_sha256, etag, component_seen };
 }
 
-async function feedFixture(t: Parameters<typeof tempDir>[0]) {
-  const dir = await tempDir(t, "du-sec-master-");
-  const signer = await makeSigner(join(dir, "keys"));
-  const feedDir = join(dir, "feed");
-  const tarball = async (name: string, content: string) => {
-    await writeFile(join(dir, name), content);
-    return join(dir, name);
-  };
-  const publish = (overrides: Partial<PublishOptions>) =>
-    publishRelease({
-      feedDir,
-      tarball: "",
-      version: "1.0.0",
-      sha: "aaaaaaa1",
-      keyFile: signer.keyFile,
-      latest: false,
-      rolloutPercent: 100,
-      expiresInS: 14 * 86400,
-      now: NOW,
-      ...overrides,
-    });
-  return { dir, signer, feedDir, tarball, publish };
-}
+const feedFixture = (t: Parameters<typeof tempDir>[0]) => publishFixture(t, NOW, "du-sec-master-");
 
 /** A host (check only) against an mTLS server whose files the test sets. */
 async function hostFixture(t: Parameters<typeof tempDir>[0], keys?: (s: Signer) => string[]) {
