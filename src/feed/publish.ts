@@ -10,9 +10,11 @@
  * - a file the current signed manifest names is never overwritten (hosts
  *   verified those bytes), nor the manifest or its signature;
  * - what it signed last for each feed is recorded beside the key, outside
- *   any served folder (`published.json`): a feed whose manifest went back to
- *   an older signed one (every pair the folder ever served is a valid
- *   signature), or went missing, is refused instead of built on;
+ *   any served folder (`published.json`): a feed whose manifest is not that
+ *   one (an older signed one put back: every pair the folder ever served
+ *   verifies; another feed's, signed with the same key; or none) is refused
+ *   instead of built on, unless `--signed-elsewhere` says the operator
+ *   signed it by other means;
  * - the new manifest passes the agent's own parser before it is written, and
  *   the serial always goes up (it is bounded so that it always can).
  */
@@ -47,6 +49,8 @@ export interface PublishOptions {
   trustedKeys?: readonly PublicKey[];
   /** What the feed is for; default the feed's own, else "decnet". */
   component?: Component | undefined;
+  /** The feed's manifest was signed outside this machine's publish (stock minisign, another master): build on it. */
+  signedElsewhere?: boolean;
   channel?: string | undefined;
   latest: boolean;
   rolloutPercent: number;
@@ -98,7 +102,11 @@ async function readRecord(path: string): Promise<PublishRecord> {
   }
 }
 
-/** The feed's manifest must be the last one this key signed for it, or newer (signed by hand). */
+/**
+ * The feed's manifest must be the very one this key signed last for it. A
+ * newer serial is no proof: the same key signs the updater's feed, a beta
+ * feed, or any other, and whoever writes the served folder can copy one in.
+ */
 function checkAgainstRecord(
   feedDir: string,
   current: { manifest: Manifest; sha256: string } | null,
@@ -110,10 +118,9 @@ function checkAgainstRecord(
     throw refuse(
       `${join(feedDir, MANIFEST)} is missing, but this key last signed serial ${last.serial} for this feed (${recordPath}); restore the feed, or remove its entry from the record to start it over`,
     );
-  const { serial } = current.manifest;
-  if (serial < last.serial || (serial === last.serial && current.sha256 !== last.sha256))
+  if (current.sha256 !== last.sha256)
     throw refuse(
-      `the feed's ${MANIFEST} is serial ${serial} (sha256 ${current.sha256.slice(0, 12)}...), but this key last signed serial ${last.serial} (sha256 ${last.sha256.slice(0, 12)}...) for it: someone put an older signed manifest back`,
+      `the feed's ${MANIFEST} (serial ${current.manifest.serial}, sha256 ${current.sha256.slice(0, 12)}...) is not the one this key last signed for it (serial ${last.serial}, sha256 ${last.sha256.slice(0, 12)}...): someone put another signed manifest there; if you signed it by other means, pass --signed-elsewhere`,
     );
 }
 
@@ -267,7 +274,8 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
   const recordPath = publishRecordPath(options.keyFile);
   const record = await readRecord(recordPath);
   const feedKey = await realpath(options.feedDir);
-  checkAgainstRecord(options.feedDir, current, record.feeds[feedKey], recordPath);
+  if (!options.signedElsewhere)
+    checkAgainstRecord(options.feedDir, current, record.feeds[feedKey], recordPath);
   const existing = current?.manifest ?? null;
   if (existing && options.channel !== undefined && options.channel !== existing.channel) {
     throw refuse(

@@ -50,12 +50,14 @@ function refuse(target: TrustedPath, problem: string): UpdaterError {
   );
 }
 
-function lstatOrNull(path: string): Stats | null {
+function lstatOrNull(target: TrustedPath, path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    // EACCES (a folder the running user may not enter) and the like: one line naming the path.
+    throw refuse(target, `${path} on its path cannot be checked (${code ?? String(error)})`);
   }
 }
 
@@ -117,8 +119,21 @@ export function checkTrustedPath(target: TrustedPath, uid: number): void {
       continue;
     }
     const next = join(at, name);
-    const info = lstatOrNull(next);
-    if (info === null) return; // made later, in `at`, which passed as a folder on the way
+    const info = lstatOrNull(target, next);
+    if (info === null) {
+      // Made later, in `at`. Sticky protects only what exists: in a folder others may
+      // write, anyone could make the name first, and a mkdir -p would take theirs.
+      const where = lstatSync(at);
+      if (
+        target.kind === "dir" &&
+        (where.mode & OTHER_WRITE || (where.mode & GROUP_WRITE && where.gid !== 0))
+      )
+        throw refuse(
+          target,
+          `does not exist, and the folder ${at} it would be made in is writable by others (mode ${modeText(where.mode)}, owner uid ${where.uid}): anyone could make it first`,
+        );
+      return;
+    }
     if (info.isSymbolicLink()) {
       if (info.uid !== 0 && info.uid !== uid)
         throw refuse(
@@ -154,7 +169,7 @@ export function checkTrustedTree(
   checkTrustedPath({ ...dir, kind: "dir" }, uid);
   for (const sub of subdirs) {
     const path = resolve(dir.path, sub);
-    const info = lstatOrNull(path);
+    const info = lstatOrNull({ ...dir, path, kind: "dir" }, path);
     if (info === null) continue;
     const named: TrustedPath = { key: dir.key, path, kind: "dir" };
     if (info.isSymbolicLink())
@@ -163,11 +178,17 @@ export function checkTrustedTree(
   }
 }
 
+/** Whether others than root (or us) could write it: other-write, or group-write for a group that is not root's. */
+export function writableByOthers(info: Stats): boolean {
+  return (info.mode & OTHER_WRITE) !== 0 || ((info.mode & GROUP_WRITE) !== 0 && info.gid !== 0);
+}
+
 /**
- * Every entry below `root` is ours and not writable by group or others (links
- * are judged by the folder that holds them). For a tree the agent did not
- * make with its own modes, such as a slot left by an older updater, before it
- * goes live again. Throws E_UNSAFE_PATH naming the first entry at fault.
+ * Every entry below `root` is ours and not writable by anyone but root or us
+ * (links are judged by the folder that holds them). For a tree the agent did
+ * not make with its own modes, such as a slot left by an older updater,
+ * before it goes live again. Throws E_UNSAFE_PATH naming the first entry at
+ * fault and the remedy.
  */
 export function checkOwnTree(target: Omit<TrustedPath, "kind">, uid: number): void {
   const walk = (dir: string): void => {
@@ -175,10 +196,10 @@ export function checkOwnTree(target: Omit<TrustedPath, "kind">, uid: number): vo
       const path = join(dir, name);
       const info = lstatSync(path);
       if (info.isSymbolicLink()) continue;
-      if (info.uid !== uid || info.mode & (GROUP_WRITE | OTHER_WRITE))
+      if (info.uid !== uid || writableByOthers(info))
         throw refuse(
-          { ...target, kind: "dir" },
-          `${path} is owned by uid ${info.uid} with mode ${modeText(info.mode)}; a local user may have changed it`,
+          { ...target, kind: "file" },
+          `${path} is owned by uid ${info.uid}, group ${info.gid}, with mode ${modeText(info.mode)}, so someone else may have changed it (left by an older updater? check it, then chown -R root: and chmod -R go-w ${target.path})`,
         );
       if (info.isDirectory()) walk(path);
     }

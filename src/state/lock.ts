@@ -12,13 +12,14 @@
  * it now belongs to another process (another start time), or the host
  * rebooted since (another boot id). A bare pid alone would keep a stale lock
  * forever once the pid is reused, and the host would stop updating with exit
- * 75 and no alert. Locks written by older updaters (a pid only) count as held
+ * 75 and no alert. Takeovers go one at a time (takeOver). Locks written by older updaters (a pid only) count as held
  * while that pid runs a decnet-updater. Node has no flock(2); this is the
  * portable form of the same contract.
  */
 import { readFileSync } from "node:fs";
-import { link, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { link, lstat, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { UpdaterError } from "../errors.js";
 import { createExclusive, tempNameBeside } from "../fs/exclusive.js";
 
@@ -80,14 +81,27 @@ function holds(holder: Holder): boolean {
   }
 }
 
-async function readHolder(path: string): Promise<Holder | null> {
-  const text = await readFile(path, "utf8").catch(() => "");
+/** The lock file's text, or null when there is none. */
+async function readLockText(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    return ""; // unreadable: no holder can be named
+  }
+}
+
+function parseHolder(text: string): Holder | null {
   const match = /^(\d+)(?: (\d+) ([0-9a-f-]+))?\s*$/.exec(text);
   if (!match) return null;
   return {
     pid: Number(match[1]),
     ...(match[2] !== undefined ? { start: match[2], boot: match[3] } : {}),
   };
+}
+
+async function readHolder(path: string): Promise<Holder | null> {
+  return parseHolder((await readLockText(path)) ?? "");
 }
 
 function describeHolder(pid: number): string {
@@ -115,14 +129,16 @@ export async function acquireLock(
     await handle.close();
   }
   try {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < 5; attempt++) {
       try {
         await link(temp, path);
         return { path, release: async () => releaseIfOurs(path, pid) };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
-      const other = await readHolder(path);
+      const text = await readLockText(path);
+      if (text === null) continue; // released meanwhile: link again
+      const other = parseHolder(text);
       if (other !== null && other.pid !== pid && holds(other)) {
         throw new UpdaterError(
           "E_LOCKED",
@@ -130,7 +146,7 @@ export async function acquireLock(
         );
       }
       // A holder that is gone, or an unreadable lock left by a crash mid-write: take it over.
-      await takeOver(path, other);
+      if (!(await takeOver(path, text, pid))) await sleep(5 * (attempt + 1));
     }
     throw new UpdaterError("E_LOCKED", `could not take ${path}: it keeps changing hands`);
   } finally {
@@ -138,30 +154,45 @@ export async function acquireLock(
   }
 }
 
-function sameHolder(a: Holder | null, b: Holder | null): boolean {
-  return a?.pid === b?.pid && a?.start === b?.start && a?.boot === b?.boot;
-}
+/** A takeover guard older than this was left by a crash (a takeover takes milliseconds). */
+const GUARD_STALE_MS = 10_000;
 
 /**
- * Removes the stale lock `seen`, and only it. Two starters may both find the
- * same stale lock; a read-then-remove would let the slower one delete the
- * lock the faster one has just made. So the lock is claimed first by a
- * rename(2) to a name of ours, which moves whatever is there exactly once,
- * and looked at there: the stale one is dropped; anything else (a starter
- * was quicker) is linked back in place.
+ * Removes the stale lock `seen`, and only it. Several starters may find the
+ * same stale lock; if each read it and then removed what was there, a slower
+ * one would delete the lock a faster one had just made. So takeovers go one
+ * at a time, through a guard (`lock.takeover`, made with link(2) like the
+ * lock itself), and the guard's holder reads the lock again before it
+ * removes it, only if it still reads what the caller saw (`seen`, its text).
+ * Returns false when another starter holds the guard.
  */
-async function takeOver(path: string, seen: Holder | null): Promise<void> {
-  const claim = tempNameBeside(path, "stale");
+async function takeOver(path: string, seen: string, pid: number): Promise<boolean> {
+  const guard = `${path}.takeover`;
+  const mine = tempNameBeside(guard);
+  const handle = await createExclusive(mine, 0o600);
   try {
-    await rename(path, claim);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return; // already gone
-    throw error;
+    await handle.writeFile(`${pid}\n`);
+  } finally {
+    await handle.close();
   }
   try {
-    if (!sameHolder(await readHolder(claim), seen)) await link(claim, path).catch(() => undefined);
+    try {
+      await link(mine, guard);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const left = await lstat(guard).catch(() => null);
+      if (left && Date.now() - left.mtimeMs > GUARD_STALE_MS) await rm(guard, { force: true });
+      return false;
+    }
+    try {
+      // Only guard holders remove a lock, and a lock is only made where none is: read, then remove, is safe here.
+      if ((await readLockText(path)) === seen) await rm(path, { force: true });
+    } finally {
+      await rm(guard, { force: true });
+    }
+    return true;
   } finally {
-    await rm(claim, { force: true });
+    await rm(mine, { force: true });
   }
 }
 

@@ -306,6 +306,34 @@ export const HOSTILE_ARCHIVES: HostileArchive[] = [
     message: /: a PAX header: record 1 \(byte 0\) has a NUL byte in path$/,
   },
   {
+    name: "a PAX path and a GNU long name for one entry (GNU tar lists one, node-tar writes the other)",
+    bytes: () =>
+      gzipSync(
+        Buffer.concat([
+          rawBytes("ExtendedHeader", "PaxHeader/f", paxRecord("path", "pax-name.txt")),
+          raw("NextFileHasLongPath", "././@LongLink", "gnu-long-name.txt\0"),
+          raw("File", "short", "x"),
+          Buffer.alloc(1024),
+        ]),
+      ),
+    message: /: two extended headers name one entry \(tools disagree on which one counts\)$/,
+  },
+  {
+    name: "a ustar name prefix under a version node-tar does not read it for",
+    bytes: () => {
+      const block = raw("File", "name.txt", "x");
+      block.write("ustar\0\0\0", 257, "latin1"); // magic "ustar\0", version "\0\0"
+      block.write("evil", 345, "latin1"); // the prefix: GNU tar and Python say evil/name.txt
+      block.fill(0x20, 148, 156);
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += block[i] as number;
+      block.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+      return gzipSync(Buffer.concat([block, Buffer.alloc(1024)]));
+    },
+    message:
+      /: a ustar header with version "\\u0000\\u0000" and a name prefix \(node-tar ignores the prefix, GNU tar and Python do not\)$/,
+  },
+  {
     name: "a PAX GNU sparse file (node-tar would unpack its sparse map as the content)",
     bytes: () => withPax("ExtendedHeader", paxRecord("GNU.sparse.major", "1")),
     message:

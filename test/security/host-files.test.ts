@@ -5,7 +5,18 @@
  * with what is on disk before and after.
  */
 import assert from "node:assert/strict";
-import { chmod, chown, lstat, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runRollback } from "../../src/agent/rollback.js";
@@ -150,6 +161,28 @@ describe("attacker (d): an unprivileged local user on the host", () => {
     assert.equal(await readFile(marker, "utf8"), "run\n");
     await assert.rejects(stat(join(updater, "releases/prev")), { code: "ENOENT" });
 
+    // a symlinked install dir is judged where it points, as the program judges it
+    const linked = join(updater, "..", "linked");
+    await symlink(updater, linked);
+    const viaLink = await runProcess("sh", [launcher, "run"], {
+      env: { ...process.env, DECNET_UPDATER_INSTALL_DIR: linked },
+    });
+    assert.equal(viaLink.code, 0, viaLink.stderr);
+    assert.equal(await readFile(marker, "utf8"), "run\nrun\n");
+
+    // a trial that failed: never back into a slot someone else could have changed
+    await mkdir(join(updater, "releases/prev/open"), { recursive: true });
+    await chmod(join(updater, "releases/prev/open"), 0o777);
+    await writeFile(join(updater, "trial"), "3\n");
+    const back = await launch("run");
+    assert.equal(back.code, 1);
+    assert.equal(
+      back.stderr,
+      `decnet-updater-launch: not going back to ${updater}/releases/prev: ${updater}/releases/prev/open is writable by group or others\n`,
+    );
+    assert.equal(await readFile(join(updater, "trial"), "utf8"), "3\n");
+    await rm(join(updater, "trial"));
+
     await chmod(updater, 0o777);
     const refused = await launch("run");
     assert.equal(refused.code, 1);
@@ -157,7 +190,7 @@ describe("attacker (d): an unprivileged local user on the host", () => {
       refused.stderr,
       `decnet-updater-launch: ${updater}: owner uid and mode ${process.getuid?.()} 777; it must be root's and writable by nobody else\n`,
     );
-    assert.equal(await readFile(marker, "utf8"), "run\n", "nothing ran");
+    assert.equal(await readFile(marker, "utf8"), "run\nrun\n", "nothing ran");
   });
 
   test("point 8: nobody but root can enter a release or its venv while it is being built", async (t) => {
@@ -229,7 +262,7 @@ describe("attacker (d): an unprivileged local user on the host", () => {
     const before = [await snapshot(dirs.installDir), await snapshot(unitsDir)];
     await assert.rejects(runRollback(config, agentDeps()), {
       code: "E_UNSAFE_PATH",
-      message: `releases/prev ${prev}: ${join(prev, "etc")} is owned by uid 0 with mode 0777; a local user may have changed it; the agent writes there as root, so nobody else may be able to change it`,
+      message: `releases/prev ${prev}: ${join(prev, "etc")} is owned by uid ${process.getuid?.()}, group ${process.getgid?.()}, with mode 0777, so someone else may have changed it (left by an older updater? check it, then chown -R root: and chmod -R go-w ${prev}); the agent trusts it as root, so nobody else may be able to change it`,
     });
     assert.deepEqual([await snapshot(dirs.installDir), await snapshot(unitsDir)], before);
     await assert.rejects(stat(join(unitsDir, "decnet-x.service")), { code: "ENOENT" });
@@ -259,6 +292,26 @@ describe("attacker (d): an unprivileged local user on the host", () => {
       );
       assert.deepEqual(await snapshot(dir), before, `${command} changed nothing`);
     }
+  });
+
+  test("point 9: a state dir that does not exist yet, in a folder anyone may write (sticky /tmp), is refused", async (t) => {
+    const dir = await tempDir(t, "du-sec-trust-");
+    const missing = join(tmpdir(), `du-sec-missing-${process.pid}`);
+    const config = await writeToml(dir, "updater.toml", {
+      install_dir: join(dir, "opt"),
+      state_dir: missing,
+      units: { dir: join(dir, "units") },
+      feed: { url: "http://127.0.0.1:9/", trusted_keys: [PUB] },
+    });
+    const result = await runCli(["check", "--config", config]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^decnet-updater: state_dir ${missing}: does not exist, and the folder ${tmpdir()} it would be made in is writable by others \\(mode 1777, owner uid 0\\): anyone could make it first;`,
+      ),
+    );
+    await assert.rejects(stat(missing), { code: "ENOENT" });
   });
 
   test("point 9: a group-writable install dir, and a parent writable by others, are refused; a sticky parent is fine", async (t) => {

@@ -142,10 +142,45 @@ describe("attacker (b): the master's served folder without the key", () => {
       {
         code: "E_PUBLISH",
         message:
-          /^publish: the feed's manifest\.json is serial 1 \(sha256 [0-9a-f]{12}\.\.\.\), but this key last signed serial 2 \(sha256 [0-9a-f]{12}\.\.\.\) for it: someone put an older signed manifest back$/,
+          /^publish: the feed's manifest\.json \(serial 1, sha256 [0-9a-f]{12}\.\.\.\) is not the one this key last signed for it \(serial 2, sha256 [0-9a-f]{12}\.\.\.\): someone put another signed manifest there; if you signed it by other means, pass --signed-elsewhere$/,
       },
     );
     assert.deepEqual(await snapshot(f.feedDir), before);
+  });
+
+  test("point 1: another feed's manifest signed with the same key, copied in, is refused (a higher serial is no proof)", async (t) => {
+    const f = await feedFixture(t);
+    const beta = join(f.dir, "beta");
+    await f.publish({ tarball: await f.tarball("decnet-1.0.0.tar.gz", "one") });
+    for (const [version, sha] of [
+      ["2.0.0", "bbbbbbb2"],
+      ["2.1.0", "ccccccc3"],
+    ] as const)
+      await f.publish({
+        feedDir: beta,
+        channel: "beta",
+        tarball: await f.tarball(`decnet-${version}.tar.gz`, version),
+        version,
+        sha,
+      });
+    for (const name of ["manifest.json", "manifest.json.minisig"])
+      await writeFile(join(f.feedDir, name), await readFile(join(beta, name)));
+    const before = await snapshot(f.feedDir);
+    const next = await f.tarball("decnet-1.1.0.tar.gz", "next");
+    await assert.rejects(f.publish({ tarball: next, version: "1.1.0", sha: "ddddddd4" }), {
+      code: "E_PUBLISH",
+      message: /is not the one this key last signed for it \(serial 1, /,
+    });
+    assert.deepEqual(await snapshot(f.feedDir), before);
+    // An operator who did sign it by other means says so.
+    const taken = await f.publish({
+      tarball: next,
+      version: "1.1.0",
+      sha: "ddddddd4",
+      channel: "beta",
+      signedElsewhere: true,
+    });
+    assert.equal(taken.manifest.serial, 3);
   });
 
   test("point 1: a removed manifest.json is refused, not taken for an empty feed", async (t) => {

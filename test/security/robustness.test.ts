@@ -75,16 +75,16 @@ describe("point 13: a lock left by a dead process is taken over, also when its p
     });
   }
 
-  test("two starters racing to take over one stale lock: exactly one wins, every time", async (t) => {
-    const [a, b] = [sleeper(t), sleeper(t)];
-    for (let round = 0; round < 40; round++) {
+  test("four starters racing to take over one stale lock: exactly one wins, every time", async (t) => {
+    const pids = [sleeper(t), sleeper(t), sleeper(t), sleeper(t)];
+    for (let round = 0; round < 60; round++) {
       const dir = await tempDir(t);
       await writeFile(join(dir, "lock"), "999999999 1 00000000-dead-beef-0000-000000000000\n");
-      const outcomes = await Promise.allSettled([acquireLock(dir, a), acquireLock(dir, b)]);
+      const outcomes = await Promise.allSettled(pids.map((pid) => acquireLock(dir, pid)));
       const won = outcomes.filter((o) => o.status === "fulfilled");
       assert.equal(won.length, 1, `round ${round}: ${outcomes.map((o) => o.status).join(", ")}`);
-      const lost = outcomes.find((o) => o.status === "rejected") as PromiseRejectedResult;
-      assert.equal(lost.reason.code, "E_LOCKED");
+      for (const lost of outcomes.filter((o) => o.status === "rejected"))
+        assert.equal((lost as PromiseRejectedResult).reason.code, "E_LOCKED");
     }
   });
 

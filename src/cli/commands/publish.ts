@@ -15,6 +15,7 @@ interface PublishFlags {
   expiresIn: number;
   minUpdater?: string;
   trustedKey: string[];
+  signedElsewhere?: boolean;
   component?: "decnet" | "decnet-updater";
 }
 
@@ -70,6 +71,10 @@ export function registerPublish(program: Command): void {
       collect,
       [],
     )
+    .option(
+      "--signed-elsewhere",
+      "the feed's current manifest was signed by other means (stock minisign, another master): build on it although it is not the one this key's record names",
+    )
     .action(async (flags: PublishFlags) => {
       const { publishRelease } = await import("../../feed/publish.js");
       const { readPublicKey } = await import("../../signing/minisign.js");
@@ -86,6 +91,7 @@ export function registerPublish(program: Command): void {
           expiresInS: flags.expiresIn,
           minUpdater: flags.minUpdater,
           component: flags.component,
+          signedElsewhere: flags.signedElsewhere === true,
           trustedKeys: await Promise.all(flags.trustedKey.map((key) => readPublicKey(key))),
           now: new Date(),
         });

@@ -49,6 +49,12 @@ export class TarHeaderCheck {
   private blocks = 0;
   /** Where a zero block stood in a header's place, until the next block says whether it ends the archive. */
   private zeroAt: number | null = null;
+  /**
+   * The extended headers the next entry has so far. One of each at most, and
+   * a GNU long name never with a PAX path: node-tar lets the last one win,
+   * GNU tar and Python the PAX one, so no order agrees with all of them.
+   */
+  private pending = new Set<"pax" | "longname" | "longlink">();
 
   /** One 512-byte block, in archive order, up to (not past) the end-of-archive marker. */
   block(block: Buffer, zero: boolean): void {
@@ -77,6 +83,7 @@ export class TarHeaderCheck {
       this.lost = true;
       return;
     }
+    checkUstarPrefix(block, this.ex?.path !== undefined || this.pending.has("longname"));
     const size = header.size ?? 0;
     this.dataLeft = Math.ceil(size / BLOCK);
     if (META_TYPES.has(header.type ?? "")) {
@@ -86,19 +93,45 @@ export class TarHeaderCheck {
     }
     // A file entry ends the extended header's reach (node-tar resets it too).
     this.ex = undefined;
+    this.pending.clear();
+  }
+
+  /** Notes one more extended header for the next entry; refuses a second or a conflicting one. */
+  private note(
+    kind: "pax" | "longname" | "longlink",
+    paxPath: boolean,
+    paxLinkpath: boolean,
+  ): void {
+    const clash =
+      this.pending.has(kind) ||
+      (kind === "pax" &&
+        ((paxPath && this.pending.has("longname")) ||
+          (paxLinkpath && this.pending.has("longlink")))) ||
+      (kind === "longname" && this.ex?.path !== undefined) ||
+      (kind === "longlink" && this.ex?.linkpath !== undefined);
+    if (clash)
+      throw new MalformedHeaderError(
+        "two extended headers name one entry (tools disagree on which one counts)",
+      );
+    this.pending.add(kind);
   }
 
   private endMeta(): void {
     const meta = this.meta as NonNullable<TarHeaderCheck["meta"]>;
     this.meta = null;
     const data = Buffer.concat(meta.chunks).subarray(0, meta.size);
-    if (meta.type === "NextFileHasLongPath" || meta.type === "NextFileHasLongLinkpath") return;
-    if (meta.type === "OldGnuLongPath") return;
+    if (meta.type === "NextFileHasLongPath" || meta.type === "OldGnuLongPath")
+      return this.note("longname", false, false);
+    if (meta.type === "NextFileHasLongLinkpath") return this.note("longlink", false, false);
     const why = paxProblem(data);
     const global = meta.type === "GlobalExtendedHeader";
     const what = global ? "a global PAX header" : "a PAX header";
     if (why !== null) throw new MalformedHeaderError(`${what}: ${why}`);
     const text = data.toString("utf8");
+    if (!global) {
+      const own = Pax.parse(text, undefined, false);
+      this.note("pax", own.path !== undefined, own.linkpath !== undefined);
+    }
     if (global) {
       this.gex = Pax.parse(text, this.gex, true);
       const set = GLOBAL_FORBIDDEN.filter((key) => this.gex?.[key] !== undefined);
@@ -108,6 +141,21 @@ export class TarHeaderCheck {
         );
     } else this.ex = Pax.parse(text, this.ex, false);
   }
+}
+
+/**
+ * POSIX ustar keeps a name's leading part in the prefix field, and GNU tar
+ * and Python read it whenever the magic is "ustar\0"; node-tar only when the
+ * version field is "00" too. A header with a prefix and another version is
+ * read as two different names, so it is refused (unless an extended header
+ * names the entry, which every tool then uses instead).
+ */
+function checkUstarPrefix(block: Buffer, named: boolean): void {
+  if (named || block.toString("latin1", 257, 263) !== "ustar\0") return;
+  if (block.toString("latin1", 263, 265) === "00" || block[345] === 0) return;
+  throw new MalformedHeaderError(
+    `a ustar header with version ${JSON.stringify(block.toString("latin1", 263, 265))} and a name prefix (node-tar ignores the prefix, GNU tar and Python do not)`,
+  );
 }
 
 /**

@@ -13,6 +13,7 @@ import { lstat, open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { UpdaterError } from "../../errors.js";
 import { writeFileAtomic } from "../../fs/atomic.js";
+import { writableByOthers } from "../../fs/trust.js";
 
 export const RELEASE_UNITS_DIR = "etc/systemd/system";
 
@@ -58,8 +59,11 @@ async function readUnit(releaseDir: string, name: string): Promise<Buffer> {
     if (info.isSymbolicLink()) throw refuse(at, "a symlink");
     if (file ? !info.isFile() : !info.isDirectory())
       throw refuse(at, file ? "not a regular file" : "not a folder");
-    if (info.uid !== uid || info.mode & 0o022)
-      throw refuse(at, `owned by uid ${info.uid} with mode ${(info.mode & 0o7777).toString(8)}`);
+    if (info.uid !== uid || writableByOthers(info))
+      throw refuse(
+        at,
+        `owned by uid ${info.uid}, group ${info.gid}, with mode ${(info.mode & 0o7777).toString(8).padStart(4, "0")}`,
+      );
   }
   const handle = await open(at, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
