@@ -1,16 +1,17 @@
 /**
  * `check`: fetch, verify, decide. Changes nothing installed; in state_dir it
  * records the accepted serial, the ETag, the stored manifest and last_check.
+ * Its word comes from the one verdict and the one table (verdict.ts):
+ * `update_available` (exit 100) only when `update` would start the pipeline.
  */
 import type { Config } from "../config/types.js";
 import { oneLine, UpdaterError } from "../errors.js";
-import type { Decision } from "../feed/select.js";
 import { statePaths } from "../layout/paths.js";
 import { loadState, type State, saveState } from "../state/store.js";
 import { decide } from "./decide.js";
 import type { AgentDeps } from "./deps.js";
-import { closedGate, waitReason } from "./gates.js";
 import { lockHost } from "./trusted-dirs.js";
+import { SAYS, type VerdictWord } from "./verdict.js";
 
 export interface ReleaseRef {
   sha: string;
@@ -21,19 +22,14 @@ export type CheckStatus = "up_to_date" | "update_available" | "held" | "skipped"
 
 export interface CheckResult {
   status: CheckStatus;
+  /** The verdict behind the status, the same word `plan` and `update --json` carry. */
+  verdict: VerdictWord;
   from: ReleaseRef | null;
   to: ReleaseRef;
   reason: string;
   manifest_serial: number;
   not_modified: boolean;
 }
-
-const STATUS_OF: Record<Decision["kind"], CheckStatus> = {
-  update: "update_available",
-  up_to_date: "up_to_date",
-  held: "held",
-  skipped: "skipped",
-};
 
 export async function runCheck(config: Config, deps: AgentDeps): Promise<CheckResult> {
   // check writes state.json (serial, ETag): one writer at a time.
@@ -49,23 +45,21 @@ async function check(config: Config, deps: AgentDeps): Promise<CheckResult> {
   const paths = statePaths(config.state_dir);
   const state = await loadState(paths.state);
   try {
-    const { manifest, notModified, active, decision } = await decide(
+    const { manifest, notModified, active, verdict } = await decide(
       config,
       paths,
       state,
       deps,
       false,
     );
-    const current = { manifest, notModified };
-    // What `update` would do now: an available update may still wait for a gate.
-    const closed = closedGate(config, state, decision, deps.now());
     const result: CheckResult = {
-      status: STATUS_OF[decision.kind],
+      status: SAYS[verdict.word].check,
+      verdict: verdict.word,
       from: active ? { sha: active.sha, version: active.version } : null,
-      to: { sha: decision.target.sha, version: decision.target.version },
-      reason: closed ? waitReason(decision.reason, closed) : decision.reason,
-      manifest_serial: current.manifest.serial,
-      not_modified: current.notModified,
+      to: { sha: verdict.target.sha, version: verdict.target.version },
+      reason: verdict.reason,
+      manifest_serial: manifest.serial,
+      not_modified: notModified,
     };
     await recordCheck(paths.state, state, deps.now(), result.status, null, result.manifest_serial);
     deps.log.info(

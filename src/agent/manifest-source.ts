@@ -24,6 +24,7 @@ import { writeFileAtomic } from "../fs/atomic.js";
 import type { StatePaths } from "../layout/paths.js";
 import type { Logger } from "../log.js";
 import { type State, saveState } from "../state/store.js";
+import { checkOwnCertificates } from "./certificates.js";
 import { createFeedClient } from "./deps.js";
 
 export interface ManifestSourceDeps {
@@ -118,6 +119,8 @@ export async function fetchManifest(
 ): Promise<Extract<FetchedManifest, { kind: "fetched" }>>;
 export async function fetchManifest(config: Config, input: FetchInput): Promise<FetchedManifest>;
 export async function fetchManifest(config: Config, input: FetchInput): Promise<FetchedManifest> {
+  // The host's own files first: a stat and a parse, and the master's refusal would hide the cause.
+  await checkOwnCertificates(config, input.now());
   const client = await createFeedClient(config);
   try {
     const result = await fetchFeed({

@@ -16,7 +16,7 @@ import type { Config } from "../config/types.js";
 import { oneLine } from "../errors.js";
 import { checkExpiry } from "../feed/accept.js";
 import type { Manifest, Release } from "../feed/manifest.js";
-import { rolloutBucket, selectRelease } from "../feed/select.js";
+import { rolloutBucket } from "../feed/select.js";
 import { releaseFileUrl } from "../feed/urls.js";
 import { exists } from "../fs/exists.js";
 import { installPaths, statePaths } from "../layout/paths.js";
@@ -24,19 +24,18 @@ import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
 import { downloadRelease, tarballPath, verifyDownload } from "../pipeline/steps/download.js";
 import { extractRelease } from "../pipeline/steps/extract.js";
 import { planUnits, previewUnitChanges, type UnitFile } from "../pipeline/steps/units.js";
-import { backOff } from "../state/failures.js";
 import { type FailedRelease, peekState, type RetryRecord, type State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { blockedShas } from "./decide.js";
 import { type AgentDeps, createFeedClient } from "./deps.js";
-import { closedGate, evaluateGates, type GateVerdict, noteSightings, waitReason } from "./gates.js";
+import { evaluateGates, type GateVerdict, noteSightings } from "./gates.js";
 import { fetchManifest, readStored } from "./manifest-source.js";
 import { type Preflight, runPreflight } from "./preflight.js";
 import { checkHostDirs } from "./trusted-dirs.js";
+import { SAYS, type VerdictWord, verdictOf } from "./verdict.js";
 
 const execFileAsync = promisify(execFile);
 
-export type PlanStatus = "update" | "up_to_date" | "held" | "skipped" | "waiting" | "failed";
+export type PlanStatus = (typeof SAYS)[VerdictWord]["plan"] | "failed";
 
 export interface UnitPlan {
   name: string;
@@ -48,6 +47,8 @@ export interface UnitPlan {
 export interface Plan {
   /** What the next cycle would do, in one word, and why. */
   status: PlanStatus;
+  /** The verdict behind it (verdict.ts): the word `check` and `update --json` carry too. */
+  verdict: VerdictWord;
   reason: string;
   updater_version: string;
   manifest: { serial: number; source: "feed" | "stored"; error: string | null };
@@ -205,20 +206,19 @@ export async function runPlan(config: Config, deps: AgentDeps): Promise<Plan> {
   noteSightings(state, peeked.manifest, now);
   const active = await readReleaseFile(install.active);
   const prev = await readReleaseFile(install.prev);
-  const decision = selectRelease({
+  // A copy of the state: the verdict is pure, and nothing here is saved.
+  const verdict = verdictOf({
+    config,
+    state,
     manifest: peeked.manifest,
-    pin: config.pin,
-    hostId: config.host_id,
     activeSha: active?.sha ?? null,
-    blockedShas: blockedShas(state, config.retry.failed_release_s, now),
+    now,
     force: false,
     updater: { version: UPDATER_VERSION, selfUpdate: config.self_update.enabled },
   });
-  const target = decision.target;
+  const target = verdict.target;
   const pinned = config.pin.sha !== undefined || config.pin.version !== undefined;
   const gateList = evaluateGates(config, state, target, now);
-  const closed = closedGate(config, state, decision, now);
-  const backingOff = decision.kind === "update" && !closed ? backOff(state, target.sha, now) : null;
   const differs = target.sha !== active?.sha;
   const preflight = differs
     ? await runPreflight({
@@ -231,19 +231,13 @@ export async function runPlan(config: Config, deps: AgentDeps): Promise<Plan> {
       })
     : null;
 
-  let status: PlanStatus = decision.kind;
-  let reason = decision.reason;
+  let status: PlanStatus = SAYS[verdict.word].plan;
+  let reason = verdict.reason;
   if (problem) {
     // The next cycle refuses manifests (E_STATE) before it decides anything.
     status = "failed";
     reason = problem;
-  } else if (closed) {
-    status = "waiting";
-    reason = waitReason(decision.reason, closed);
-  } else if (backingOff) {
-    status = "skipped";
-    reason = backingOff;
-  } else if (decision.kind === "update" && preflight?.failure) {
+  } else if (verdict.word === "update" && preflight?.failure) {
     status = "failed";
     reason = oneLine(preflight.failure);
   }
@@ -263,6 +257,7 @@ export async function runPlan(config: Config, deps: AgentDeps): Promise<Plan> {
   const prevUnits = prev ? await planUnits(install.prev, config.units.allow).catch(() => []) : [];
   return {
     status,
+    verdict: verdict.word,
     reason,
     updater_version: UPDATER_VERSION,
     manifest: { serial: peeked.manifest.serial, source: peeked.source, error: peeked.error },

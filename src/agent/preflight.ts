@@ -10,17 +10,19 @@
  *   7 days (that is a warning, reported to the master);
  * - this host's clock against the master's Date header.
  */
-import { X509Certificate } from "node:crypto";
-import { readFile, stat, statfs } from "node:fs/promises";
+import { statfs } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Config } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
 import type { Release } from "../feed/manifest.js";
 import { exists } from "../fs/exists.js";
 import { tarballPath } from "../pipeline/steps/download.js";
+import {
+  type CertificateFinding,
+  certificateFindings,
+  certificateWarnings,
+} from "./certificates.js";
 
-/** Certificates that expire sooner than this are reported. */
-export const CERT_WARNING_DAYS = 7;
 /** More skew than this and expiry checks (manifest, TLS) cannot be trusted. */
 export const MAX_CLOCK_SKEW_S = 300;
 /** The unpacked release from the tarball's size: generous, as wheels unpack large; plus limits.install_reserve_bytes for the venv. */
@@ -30,15 +32,6 @@ export interface DiskNeed {
   path: string;
   free_bytes: number;
   needed_bytes: number;
-}
-
-export interface CertificateFinding {
-  what: string;
-  path: string;
-  /** ISO time, or null when it could not be read. */
-  expires: string | null;
-  problem: string | null;
-  warning: string | null;
 }
 
 export interface Preflight {
@@ -68,85 +61,6 @@ async function freeBytes(path: string): Promise<number> {
       dir = parent;
     }
   }
-}
-
-type Validity = { validFrom: string; validTo: string } | { error: string };
-
-/**
- * Parsed validity per file, kept while the file's size, mtime and inode stay
- * the same: the daemon checks every cycle, and parsing two certificates was
- * 1.3 ms of a 15 ms cycle (bench idle-cycle).
- */
-const validityCache = new Map<string, { key: string; validity: Validity }>();
-
-async function validityOf(path: string): Promise<Validity> {
-  let key: string;
-  try {
-    const info = await stat(path);
-    key = `${info.size}:${info.mtimeMs}:${info.ino}`;
-  } catch (error) {
-    return { error: `cannot read it (${(error as NodeJS.ErrnoException).code ?? "error"})` };
-  }
-  const cached = validityCache.get(path);
-  if (cached?.key === key) return cached.validity;
-  let validity: Validity;
-  try {
-    const cert = new X509Certificate(await readFile(path));
-    validity = { validFrom: cert.validFrom, validTo: cert.validTo };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    validity = { error: code ? `cannot read it (${code})` : "not a PEM certificate" };
-  }
-  validityCache.set(path, { key, validity });
-  return validity;
-}
-
-export async function certificateFindings(
-  config: Config,
-  now: Date,
-): Promise<CertificateFinding[]> {
-  const findings: CertificateFinding[] = [];
-  const pairs: Array<[string, string | undefined]> = [
-    ["client certificate (feed.cert)", config.feed.cert],
-    ["CA (feed.ca)", config.feed.ca],
-  ];
-  for (const [what, path] of pairs) {
-    if (path === undefined) continue;
-    const cert = await validityOf(path);
-    if ("error" in cert) {
-      findings.push({
-        what,
-        path,
-        expires: null,
-        problem: `${what} ${path}: ${cert.error}`,
-        warning: null,
-      });
-      continue;
-    }
-    const expires = new Date(Date.parse(cert.validTo));
-    const days = (expires.getTime() - now.getTime()) / 86_400_000;
-    findings.push({
-      what,
-      path,
-      expires: expires.toISOString(),
-      problem:
-        days <= 0
-          ? `${what} ${path}: expired at ${expires.toISOString()}`
-          : Date.parse(cert.validFrom) > now.getTime()
-            ? `${what} ${path}: not valid before ${new Date(Date.parse(cert.validFrom)).toISOString()}`
-            : null,
-      warning:
-        days > 0 && days < CERT_WARNING_DAYS
-          ? `${what} ${path} expires at ${expires.toISOString()}, within ${CERT_WARNING_DAYS} days`
-          : null,
-    });
-  }
-  return findings;
-}
-
-/** The findings' warnings (expiring soon), one line each. */
-export function certificateWarnings(findings: CertificateFinding[]): string[] {
-  return findings.flatMap((finding) => (finding.warning ? [finding.warning] : []));
 }
 
 export async function runPreflight(input: {

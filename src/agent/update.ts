@@ -21,7 +21,12 @@ import { runSelfCycle, type SelfResult } from "../self-update/cycle.js";
 import { pathsOf, trialStarts } from "../self-update/paths.js";
 import { updaterMetrics } from "../self-update/status.js";
 import { commitTrial, settleFailedTrial } from "../self-update/trial.js";
-import { backOff, type CycleVerdict, recordFailure, recordOutcome } from "../state/failures.js";
+import {
+  type CycleVerdict,
+  countBackoff,
+  recordFailure,
+  recordOutcome,
+} from "../state/failures.js";
 import {
   checkRecord,
   countUpdate,
@@ -33,17 +38,22 @@ import {
 import { UPDATER_VERSION } from "../version.js";
 import { type Decided, decide } from "./decide.js";
 import { type AgentDeps, createPipelineDeps } from "./deps.js";
-import { closedGate, noteUpdate, waitReason } from "./gates.js";
+import { noteUpdate } from "./gates.js";
 import { runPreflight } from "./preflight.js";
 import { recover } from "./recover.js";
 import { fileReport, sendPendingReports } from "./reports.js";
 import { lockHost } from "./trusted-dirs.js";
+import { SAYS, type VerdictWord } from "./verdict.js";
 import { withCertificateWarnings } from "./warnings.js";
 
 export type UpdateStatus = Exclude<ReportStatus, "warning"> | "up_to_date" | "held";
 
 export interface UpdateResult {
   status: UpdateStatus;
+  /** The verdict that decided the cycle (verdict.ts), null when it failed before one. */
+  verdict: VerdictWord | null;
+  /** Why, in the words `check` and `plan` use for the same situation. */
+  reason: string | null;
   from: ReleaseRef | null;
   to: ReleaseRef | null;
   error: string | null;
@@ -213,9 +223,10 @@ async function updateCycle(
       `Could not commit this updater release: ${oneLine(error)}`,
     ),
   );
-  const { decision, active, manifest } = decided;
+  const { verdict, active, manifest } = decided;
+  const target = verdict.target;
   const from: ReleaseRef | null = active ? { sha: active.sha, version: active.version } : null;
-  const to: ReleaseRef = { sha: decision.target.sha, version: decision.target.version };
+  const to: ReleaseRef = { sha: target.sha, version: target.version };
   const fetchStep: StepRecord = { name: "fetch", ms: decided.fetchMs, ok: true };
   const report = (
     status: ReportStatus,
@@ -239,35 +250,29 @@ async function updateCycle(
       stderr,
     });
 
-  // The operator's gates (aging, window, budget): the update waits and the check says so.
-  const closed = options.force ? undefined : closedGate(config, state, decision, deps.now());
-  const backingOff =
-    decision.kind === "update" && !options.force && !closed
-      ? backOff(state, to.sha, deps.now())
-      : null;
-  if (decision.kind !== "update" || backingOff || closed) {
-    let status: UpdateStatus = backingOff ? "skipped" : (decision.kind as UpdateStatus);
-    let reason = backingOff ?? decision.reason;
-    if (closed) {
-      status = "held";
-      reason = waitReason(decision.reason, closed);
-    }
+  // The one verdict (verdict.ts): anything but "update" ends the cycle here, as check and plan say.
+  if (verdict.word !== "update") {
+    const status = SAYS[verdict.word].update;
+    const { reason, by } = verdict;
+    if (by?.kind === "backoff") countBackoff(state, to.sha);
     deps.log.info({ status, sha: to.sha, version: to.version }, `Update: ${reason}.`);
     // A marked release's skip is reported once per manifest serial; a backoff skip is not reported.
     const mark = state.failed_releases[to.sha];
     let skipReport: Report | null = null;
-    if (decision.kind === "skipped" && mark && mark.reported_serial !== manifest.serial) {
+    if (by?.kind === "marked" && mark && mark.reported_serial !== manifest.serial) {
       mark.reported_serial = manifest.serial;
       skipReport = report("skipped", [fetchStep], reason, null);
     }
     // The budget stopping an update is news for the master, once per target.
-    if (closed?.name === "budget" && state.budget_reported_sha !== to.sha) {
+    if (by?.kind === "gate" && by.gate.name === "budget" && state.budget_reported_sha !== to.sha) {
       state.budget_reported_sha = to.sha;
-      skipReport = report("skipped", [fetchStep], closed.reason, null);
+      skipReport = report("skipped", [fetchStep], by.gate.reason, null);
     }
     await record(paths.state, state, deps.now(), status, null, manifest.serial);
     return {
       status,
+      verdict: verdict.word,
+      reason,
       from,
       to,
       error: null,
@@ -285,7 +290,7 @@ async function updateCycle(
   const preflightStarted = deps.monotonicMs();
   const checked = await runPreflight({
     config,
-    target: decision.target,
+    target,
     downloadsDir: paths.downloads,
     now: deps.now(),
     serverDate: decided.serverDate,
@@ -302,11 +307,13 @@ async function updateCycle(
       { code: failure.code, sha: to.sha, version: to.version },
       `Update: ${oneLine(failure)}.`,
     );
-    recordFailure(state, decision.target, failure, config.retry.max_install_attempts, deps.now());
+    recordFailure(state, target, failure, config.retry.max_install_attempts, deps.now());
     await record(paths.state, state, deps.now(), "failed", failure, manifest.serial);
     const steps = [fetchStep, preflightStep];
     return {
       status: "failed",
+      verdict: verdict.word,
+      reason: verdict.reason,
       from,
       to,
       error: oneLine(failure),
@@ -331,11 +338,11 @@ async function updateCycle(
       config,
       install,
       state: paths,
-      target: decision.target,
-      tarballUrl: releaseFileUrl(config.feed.url, decision.target.url),
+      target: target,
+      tarballUrl: releaseFileUrl(config.feed.url, target.url),
       manifestSerial: manifest.serial,
       from: active,
-      venvRelative: await chooseVenv(install, decision.target.sha, deps.now().getTime()),
+      venvRelative: await chooseVenv(install, target.sha, deps.now().getTime()),
       units: [],
       hadActive: false,
       rotated: false,
@@ -347,7 +354,7 @@ async function updateCycle(
     reportId = ctx.reportId;
     deps.log.info(
       { sha: to.sha, version: to.version, from: from?.sha ?? null },
-      `Updating: ${decision.reason}.`,
+      `Updating: ${verdict.reason}.`,
     );
     outcome = await runCycle(ctx, pipelineDeps);
   } finally {
@@ -359,7 +366,7 @@ async function updateCycle(
   const failure = outcome.rollbackError ?? outcome.error;
   const steps = [fetchStep, preflightStep, ...outcome.steps];
   const marked = recordOutcome(state, {
-    target: decision.target,
+    target: target,
     verdict: status,
     code: (outcome.error?.code ?? null) as ErrorCode | null,
     error: failure ? oneLine(failure) : null,
@@ -375,6 +382,8 @@ async function updateCycle(
   await record(paths.state, state, deps.now(), status, failure, manifest.serial, durationS);
   return {
     status,
+    verdict: verdict.word,
+    reason: verdict.reason,
     from,
     to,
     error: failure ? oneLine(failure) : null,

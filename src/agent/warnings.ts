@@ -9,8 +9,8 @@ import { statePaths } from "../layout/paths.js";
 import { buildReport, type Report } from "../report/build.js";
 import { loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
+import { certificateFindings, certificateWarnings } from "./certificates.js";
 import type { AgentDeps } from "./deps.js";
-import { certificateFindings, certificateWarnings } from "./preflight.js";
 
 const REPEAT_MS = 24 * 3600 * 1000;
 

@@ -25,11 +25,15 @@ export interface SelectInput {
   updater?: { version: string; selfUpdate: boolean };
 }
 
-export type Decision =
-  | { kind: "update"; target: Release; reason: string }
-  | { kind: "up_to_date"; target: Release; reason: string }
-  | { kind: "held"; target: Release; reason: string }
-  | { kind: "skipped"; target: Release; reason: string };
+/** Which rule decided: the target is active, outside this host's rollout bucket, marked failed, needs a newer updater, held by pin.hold, or simply the target. */
+export type DecisionCause = "active" | "rollout" | "marked" | "min_updater" | "hold" | "target";
+
+export interface Decision {
+  kind: "update" | "up_to_date" | "held" | "skipped";
+  target: Release;
+  reason: string;
+  cause: DecisionCause;
+}
 
 /** Rollout bucket 0..99: first 4 bytes of sha256(host_id + ":" + sha), big-endian, mod 100. */
 export function rolloutBucket(hostId: string, sha: string): number {
@@ -74,7 +78,12 @@ export function selectRelease(input: SelectInput): Decision {
   if (!input.pin.hold) return decision;
   const otherwise =
     decision.kind === "update" ? `would update: ${decision.reason}` : decision.reason;
-  return { kind: "held", target: decision.target, reason: `pin.hold is set (${otherwise})` };
+  return {
+    kind: "held",
+    target: decision.target,
+    reason: `pin.hold is set (${otherwise})`,
+    cause: "hold",
+  };
 }
 
 function selectIgnoringHold(input: SelectInput): Decision {
@@ -83,7 +92,7 @@ function selectIgnoringHold(input: SelectInput): Decision {
   const label = `${target.version} (${target.sha.slice(0, 12)})`;
 
   if (input.activeSha === target.sha && !input.force) {
-    return { kind: "up_to_date", target, reason: `${label} is active` };
+    return { kind: "up_to_date", target, reason: `${label} is active`, cause: "active" };
   }
   // A host with nothing installed has no release to keep, so rollout does not hold it back.
   if (!pinned && input.activeSha !== null && !input.force) {
@@ -93,11 +102,17 @@ function selectIgnoringHold(input: SelectInput): Decision {
         kind: "up_to_date",
         target,
         reason: `${label} is rolling out to ${target.rollout.percent}% and this host's bucket is ${bucket}`,
+        cause: "rollout",
       };
     }
   }
   if (input.blockedShas.has(target.sha) && !input.force) {
-    return { kind: "skipped", target, reason: `${label} is marked failed on this host` };
+    return {
+      kind: "skipped",
+      target,
+      reason: `${label} is marked failed on this host`,
+      cause: "marked",
+    };
   }
   const needs = target.min_updater;
   if (input.updater && needs !== undefined && semver.gt(needs, input.updater.version)) {
@@ -109,7 +124,8 @@ function selectIgnoringHold(input: SelectInput): Decision {
       kind: "skipped",
       target,
       reason: `${label} needs decnet-updater >= ${needs} and this is ${input.updater.version}; ${then}`,
+      cause: "min_updater",
     };
   }
-  return { kind: "update", target, reason: `${label} is the target` };
+  return { kind: "update", target, reason: `${label} is the target`, cause: "target" };
 }

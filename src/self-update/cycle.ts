@@ -15,6 +15,7 @@ import semver from "semver";
 import { decide } from "../agent/decide.js";
 import { type AgentDeps, createFeedClient } from "../agent/deps.js";
 import { fileReport } from "../agent/reports.js";
+import { SAYS } from "../agent/verdict.js";
 import type { Config } from "../config/types.js";
 import { fsError, isUpdaterError, oneLine, UpdaterError } from "../errors.js";
 import type { Release } from "../feed/manifest.js";
@@ -25,7 +26,7 @@ import { downloadRelease, verifyDownload } from "../pipeline/steps/download.js";
 import { extractRelease } from "../pipeline/steps/extract.js";
 import { rotateSlots, undoRotation } from "../pipeline/steps/slots.js";
 import type { ReleaseRef } from "../report/build.js";
-import { backOff, recordFailure } from "../state/failures.js";
+import { countBackoff, recordFailure } from "../state/failures.js";
 import { checkRecord, countUpdate, loadState, type State, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 import { pathsOf, type SelfPaths, trialStarts } from "./paths.js";
@@ -84,30 +85,26 @@ export async function runSelfCycle(config: Config, deps: AgentDeps): Promise<Sel
   let decided: Awaited<ReturnType<typeof decide>>;
   try {
     const fresh = (await trialStarts(paths)) !== null;
-    decided = await decide(selfConfig, paths.state, state, deps, false, { fresh });
+    decided = await decide(selfConfig, paths.state, state, deps, false, {
+      fresh,
+      self: { running: UPDATER_VERSION, newer: (version) => semver.gt(version, UPDATER_VERSION) },
+    });
   } catch (error) {
     await record(paths, state, deps.now(), "error", error, state.highest_serial);
     throw error;
   }
   // A verified manifest of the updater's own feed counts for the commit too.
   await commitTrial(config, deps);
-  const { decision, active, manifest } = decided;
+  const { verdict, active, manifest } = decided;
   const from: ReleaseRef = { sha: active?.sha ?? "unknown", version: UPDATER_VERSION };
-  const to: ReleaseRef = { sha: decision.target.sha, version: decision.target.version };
-  let reason = decision.reason;
-  let status: SelfStatus = decision.kind === "update" ? "installed" : "up_to_date";
-  if (decision.kind === "skipped" || decision.kind === "held") status = "skipped";
-  if (status === "installed" && !semver.gt(decision.target.version, UPDATER_VERSION)) {
-    // Never downgrade on our own: an operator does that by hand (docs/design.md).
-    status = "up_to_date";
-    reason = `the feed's ${decision.target.version} is not newer than the running ${UPDATER_VERSION}`;
-  }
-  const backingOff = status === "installed" ? backOff(state, to.sha, deps.now()) : null;
-  if (status !== "installed" || backingOff) {
-    reason = backingOff ?? reason;
+  const to: ReleaseRef = { sha: verdict.target.sha, version: verdict.target.version };
+  const { reason } = verdict;
+  if (verdict.word !== "update") {
+    const status = SAYS[verdict.word].self;
+    if (verdict.by?.kind === "backoff") countBackoff(state, to.sha);
     deps.log.info({ component: "updater", status, version: to.version }, `Self-update: ${reason}.`);
-    await record(paths, state, deps.now(), backingOff ? "skipped" : status, null, manifest.serial);
-    return { status: backingOff ? "skipped" : status, from, to, reason, restart: false };
+    await record(paths, state, deps.now(), status, null, manifest.serial);
+    return { status, from, to, reason, restart: false };
   }
 
   deps.log.info(
@@ -125,10 +122,10 @@ export async function runSelfCycle(config: Config, deps: AgentDeps): Promise<Sel
     steps,
   };
   try {
-    await installSelf(selfConfig, paths, decision.target, inflight, deps);
+    await installSelf(selfConfig, paths, verdict.target, inflight, deps);
   } catch (error) {
     const failure = isUpdaterError(error) ? error : fsError(error, "self-update");
-    recordFailure(state, decision.target, failure, config.retry.max_install_attempts, deps.now());
+    recordFailure(state, verdict.target, failure, config.retry.max_install_attempts, deps.now());
     await record(paths, state, deps.now(), "failed", failure, manifest.serial);
     deps.log.error(
       { component: "updater", code: failure.code, version: to.version },

@@ -87,15 +87,29 @@ export function recordFailure(
 }
 
 /**
- * Whether this cycle skips `sha` to back off after unmarked failures.
- * Counts the skip (mutates state); the 6 h cap lets a sparse schedule retry.
+ * Why this cycle skips `sha` to back off after unmarked failures, or null.
+ * Pure: `check` and `plan` ask it too; only a cycle counts the skip
+ * (countBackoff). The 6 h cap lets a sparse schedule retry.
  */
-export function backOff(state: State, sha: string, now: Date): string | null {
+export function backoffReason(state: State, sha: string, now: Date): string | null {
   const retry = state.retries[sha];
   if (!retry || retry.skip_cycles <= 0) return null;
   if (now.getTime() - Date.parse(retry.last_failure_at) >= MAX_BACKOFF_S * 1000) return null;
-  retry.skip_cycles -= 1;
-  return `backing off after ${retry.failures} failure(s) of ${retry.version}; ${retry.skip_cycles} more cycle(s) to skip (last: ${retry.error})`;
+  const more = retry.skip_cycles - 1;
+  return `backing off after ${retry.failures} failure(s) of ${retry.version}: this cycle is skipped${more > 0 ? `, and ${more} more after it` : ""} (last: ${retry.error})`;
+}
+
+/** A cycle skipped `sha` for backoff: one skip fewer to go. */
+export function countBackoff(state: State, sha: string): void {
+  const retry = state.retries[sha];
+  if (retry && retry.skip_cycles > 0) retry.skip_cycles -= 1;
+}
+
+/** backoffReason, counting the skip when there is one. */
+export function backOff(state: State, sha: string, now: Date): string | null {
+  const reason = backoffReason(state, sha, now);
+  if (reason !== null) countBackoff(state, sha);
+  return reason;
 }
 
 /** `clear SHA`: forget the mark and the retry record. Returns whether anything was known. */

@@ -100,7 +100,8 @@ describe("check", () => {
     const dirs = await setup(t);
     const config = await loadConfig(dirs.configFile);
     await runCheck(config, agentDeps());
-    const later = () => new Date(Date.now() + 30 * 86_400_000);
+    // after the manifest expires (7 days), before the test certificates do
+    const later = () => new Date(Date.now() + 10 * 86_400_000);
     await assert.rejects(runCheck(config, agentDeps({ now: later })), { code: "E_EXPIRED" });
     assert.equal(manifestRequests().at(-1)?.headers["if-none-match"] !== undefined, true);
   });

@@ -82,7 +82,8 @@ describe("release aging (pin.min_age)", () => {
       await loadConfig(dirs.configFile),
       agentDeps({ now: () => new Date(t0.getTime() + DAY) }),
     );
-    assert.equal(check.status, "update_available");
+    // what `update` does (it holds), check says too (issue 16)
+    assert.equal(check.status, "held");
     assert.equal(
       check.reason,
       `1.1.0 (1100000bbbb) is the target; it waits: 1.1.0 (1100000bbbb) was first seen here at ${t0.toISOString()}; pin.min_age lets it in at ${ready}`,

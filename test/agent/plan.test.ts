@@ -96,7 +96,7 @@ test("plan --json: the decision and every reason, field by field, and nothing ch
 
   const seen = friday.toISOString();
   const minAgeReason = `1.1.0 (1100000bbbb) was first seen here at ${seen}; pin.min_age lets it in at ${new Date(friday.getTime() + DAY).toISOString()}`;
-  assert.equal(plan.status, "waiting");
+  assert.equal(plan.status, "held"); // what update says, and check (issue 16)
   assert.equal(plan.reason, `1.1.0 (1100000bbbb) is the target; it waits: ${minAgeReason}`);
   assert.deepEqual(plan.manifest, { serial: 10, source: "feed", error: null });
   assert.equal(plan.state_problem, null);
@@ -199,13 +199,13 @@ test("the plan command prints the same as one JSON object, and a readable summar
   const json = await runCli(["plan", "--config", dirs.configFile, "--json"]);
   assert.equal(json.code, 0, json.stderr);
   const plan = JSON.parse(json.stdout);
-  assert.equal(plan.status, "waiting");
+  assert.equal(plan.status, "held"); // what update says, and check (issue 16)
   assert.equal(plan.target.version, "1.1.0");
   const text = await runCli(["plan", "--config", dirs.configFile]);
   assert.equal(text.code, 0, text.stderr);
   assert.match(
     text.stdout,
-    /^next cycle: waiting: 1\.1\.0 \(1100000bbbb\) is the target; it waits: /m,
+    /^next cycle: held: 1\.1\.0 \(1100000bbbb\) is the target; it waits: /m,
   );
   assert.match(text.stdout, /^ {2}change decnet-agent\.service$/m);
   assert.match(text.stdout, /^ {4}\+ExecStart=\/opt\/decnet\/venv\/bin\/decnet agent --new-flag$/m);

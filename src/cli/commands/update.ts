@@ -21,6 +21,8 @@ export function registerUpdate(program: Command): void {
         if (options.json) {
           printJson({
             status: result.status,
+            verdict: result.verdict,
+            reason: result.reason,
             from: result.from,
             to: result.to,
             error: result.error,
@@ -39,7 +41,12 @@ export function registerUpdate(program: Command): void {
         }
         process.exitCode = result.exitCode;
       } catch (error) {
-        failCommand(error, options.json, "failed", { steps: [], report_id: null });
+        failCommand(error, options.json, "failed", {
+          verdict: null,
+          reason: null,
+          steps: [],
+          report_id: null,
+        });
       }
     });
 }
