@@ -13,8 +13,8 @@
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import { createFeedClient } from "../../dist/src/agent/deps.js";
-import { runUpdate } from "../../dist/src/agent/update.js";
 import { commandContext } from "../../dist/src/cli/context.js";
+import { runUpdate } from "../../dist/src/cycle/run-update.js";
 import { boundedGet } from "../../dist/src/http/get.js";
 
 const [configFile, countText] = process.argv.slice(2);

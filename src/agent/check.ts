@@ -5,13 +5,14 @@
  * `update_available` (exit 100) only when `update` would start the pipeline.
  */
 import type { Config } from "../config/types.js";
-import { oneLine, UpdaterError } from "../errors.js";
+
+import { decide } from "../host/decide.js";
+import type { AgentDeps } from "../host/deps.js";
+import { recordCycle } from "../host/record.js";
+import { lockHost } from "../host/trusted-dirs.js";
+import { SAYS, type VerdictWord } from "../host/verdict.js";
 import { statePaths } from "../layout/paths.js";
-import { loadState, type State, saveState } from "../state/store.js";
-import { decide } from "./decide.js";
-import type { AgentDeps } from "./deps.js";
-import { lockHost } from "./trusted-dirs.js";
-import { SAYS, type VerdictWord } from "./verdict.js";
+import { loadState } from "../state/store.js";
 
 export interface ReleaseRef {
   sha: string;
@@ -61,36 +62,24 @@ async function check(config: Config, deps: AgentDeps): Promise<CheckResult> {
       manifest_serial: manifest.serial,
       not_modified: notModified,
     };
-    await recordCheck(paths.state, state, deps.now(), result.status, null, result.manifest_serial);
+    await recordCycle(
+      paths.state,
+      state,
+      { now: deps.now(), status: result.status, error: null, serial: result.manifest_serial },
+      { check: true, result: false, strict: true },
+    );
     deps.log.info(
       { status: result.status, sha: result.to.sha, version: result.to.version },
       `Check: ${result.reason}.`,
     );
     return result;
   } catch (error) {
-    // The state file itself being unreadable is the one failure we cannot record in it.
-    if (!(error instanceof UpdaterError && error.code === "E_STATE")) {
-      await recordCheck(
-        paths.state,
-        state,
-        deps.now(),
-        "error",
-        oneLine(error),
-        state.highest_serial,
-      ).catch(() => undefined);
-    }
+    await recordCycle(
+      paths.state,
+      state,
+      { now: deps.now(), status: "error", error, serial: state.highest_serial },
+      { check: true, result: false },
+    );
     throw error;
   }
-}
-
-async function recordCheck(
-  path: string,
-  state: State,
-  now: Date,
-  status: string,
-  error: string | null,
-  serial: number | null,
-): Promise<void> {
-  state.last_check = { at: now.toISOString(), status, error, manifest_serial: serial };
-  await saveState(path, state);
 }

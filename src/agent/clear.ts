@@ -1,11 +1,11 @@
 import type { Config } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
 import { exists } from "../fs/exists.js";
+import { lockHost } from "../host/trusted-dirs.js";
 import { statePaths } from "../layout/paths.js";
-import { selfPaths } from "../self-update/paths.js";
+import { selfPaths } from "../layout/self-paths.js";
 import { clearRelease } from "../state/failures.js";
 import { loadState, refusedMarker, resetState, saveState } from "../state/store.js";
-import { lockHost } from "./trusted-dirs.js";
 
 export async function runClear(
   config: Config,

@@ -18,17 +18,18 @@ import { oneLine, UpdaterError } from "../errors.js";
 import { exists } from "../fs/exists.js";
 import { pointSymlink, readLinkOrNull } from "../fs/symlink.js";
 import { checkOwnTree } from "../fs/trust.js";
+import { recordCycle } from "../host/record.js";
 import { type InstallPaths, installPaths, statePaths } from "../layout/paths.js";
 import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
 import type { PipelineDeps } from "../pipeline/context.js";
 import { type InflightRecord, saveInflight } from "../pipeline/inflight.js";
 import { daemonReload, probe, restart } from "../pipeline/restart-and-probe.js";
-import type { StepRecord } from "../pipeline/run-cycle.js";
+import type { StepRecord } from "../pipeline/step-record.js";
 import { swapSlots } from "../pipeline/steps/slots.js";
 import { planUnits, removeUnits, syncUnits } from "../pipeline/steps/units.js";
 import { slotVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type Report } from "../report/build.js";
-import { loadState, saveState } from "../state/store.js";
+import { loadState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
 
 export type ManualRollbackStatus = "rolled_back" | "rollback_failed" | "failed";
@@ -238,14 +239,12 @@ async function finish(
   error: UpdaterError | null,
 ): Promise<ManualRollbackOutcome> {
   const paths = statePaths(config.state_dir);
-  const state = await loadState(paths.state);
-  state.last_result = {
-    at: deps.now().toISOString(),
-    status,
-    error: error ? oneLine(error) : null,
-    manifest_serial: null,
-  };
-  await saveState(paths.state, state);
+  await recordCycle(
+    paths.state,
+    await loadState(paths.state),
+    { now: deps.now(), status, error, serial: null },
+    { check: false, result: true, strict: true },
+  );
   const from = record.from ? { sha: record.from.sha, version: record.from.version } : null;
   const report = buildReport({
     id: record.report_id,

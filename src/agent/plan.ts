@@ -19,6 +19,11 @@ import type { Manifest, Release } from "../feed/manifest.js";
 import { rolloutBucket } from "../feed/select.js";
 import { releaseFileUrl } from "../feed/urls.js";
 import { exists } from "../fs/exists.js";
+import { type AgentDeps, createFeedClient } from "../host/deps.js";
+import { evaluateGates, type GateVerdict, noteSightings } from "../host/gates.js";
+import { fetchManifest, readStored } from "../host/manifest-source.js";
+import { checkHostDirs } from "../host/trusted-dirs.js";
+import { SAYS, type VerdictWord, verdictOf } from "../host/verdict.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
 import { downloadRelease, tarballPath, verifyDownload } from "../pipeline/steps/download.js";
@@ -26,12 +31,7 @@ import { extractRelease } from "../pipeline/steps/extract.js";
 import { planUnits, previewUnitChanges, type UnitFile } from "../pipeline/steps/units.js";
 import { type FailedRelease, peekState, type RetryRecord, type State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { type AgentDeps, createFeedClient } from "./deps.js";
-import { evaluateGates, type GateVerdict, noteSightings } from "./gates.js";
-import { fetchManifest, readStored } from "./manifest-source.js";
 import { type Preflight, runPreflight } from "./preflight.js";
-import { checkHostDirs } from "./trusted-dirs.js";
-import { SAYS, type VerdictWord, verdictOf } from "./verdict.js";
 
 const execFileAsync = promisify(execFile);
 

@@ -16,12 +16,12 @@ import type { Config } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
 import type { Release } from "../feed/manifest.js";
 import { exists } from "../fs/exists.js";
-import { tarballPath } from "../pipeline/steps/download.js";
 import {
   type CertificateFinding,
   certificateFindings,
   certificateWarnings,
-} from "./certificates.js";
+} from "../host/certificates.js";
+import { tarballPath } from "../pipeline/steps/download.js";
 
 /** More skew than this and expiry checks (manifest, TLS) cannot be trusted. */
 export const MAX_CLOCK_SKEW_S = 300;

@@ -16,6 +16,9 @@ import type { Config } from "../config/types.js";
 import { oneLine, UpdaterError } from "../errors.js";
 import { exists } from "../fs/exists.js";
 import { pointSymlink } from "../fs/symlink.js";
+import { type AgentDeps, createPipelineDeps } from "../host/deps.js";
+import { recordCycle } from "../host/record.js";
+import { fileReport } from "../host/reports.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import {
@@ -25,7 +28,7 @@ import {
   loadInflight,
 } from "../pipeline/inflight.js";
 import { daemonReload, probe, restart } from "../pipeline/restart-and-probe.js";
-import type { StepRecord } from "../pipeline/run-cycle.js";
+import type { StepRecord } from "../pipeline/step-record.js";
 import { revertPromote } from "../pipeline/steps/promote.js";
 import {
   commitRotation,
@@ -37,11 +40,9 @@ import { revertUnits } from "../pipeline/steps/units.js";
 import { pruneVenvs } from "../pipeline/steps/venvs.js";
 import { buildReport, type Report } from "../report/build.js";
 import { recordOutcome } from "../state/failures.js";
-import { loadState, saveState } from "../state/store.js";
+import { loadState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { type AgentDeps, createPipelineDeps } from "./deps.js";
 import { resumeRollback } from "./manual-rollback.js";
-import { fileReport } from "./reports.js";
 
 export interface Recovery {
   /** What was repaired, for the log and for tests; empty when the install dir was clean. */
@@ -198,13 +199,12 @@ async function settle(
       maxInstallAttempts: config.retry.max_install_attempts,
       now: deps.now(),
     });
-    state.last_result = {
-      at: deps.now().toISOString(),
-      status,
-      error: error ? oneLine(error) : null,
-      manifest_serial: record.manifest_serial,
-    };
-    await saveState(paths.state, state);
+    await recordCycle(
+      paths.state,
+      state,
+      { now: deps.now(), status, error, serial: record.manifest_serial },
+      { check: false, result: true, strict: true },
+    );
     return buildReport({
       id: record.report_id,
       host_id: config.host_id,

@@ -8,14 +8,14 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config/types.js";
 import { oneLine } from "../errors.js";
+import { type AgentDeps, createPipelineDeps } from "../host/deps.js";
+import { fileReport } from "../host/reports.js";
+import { lockHost } from "../host/trusted-dirs.js";
 import { clearInflight } from "../pipeline/inflight.js";
-import type { StepRecord } from "../pipeline/run-cycle.js";
+import type { StepRecord } from "../pipeline/step-record.js";
 import type { ReleaseRef, Report } from "../report/build.js";
-import { type AgentDeps, createPipelineDeps } from "./deps.js";
 import { prepareRollback, runPreparedRollback } from "./manual-rollback.js";
 import { recover } from "./recover.js";
-import { fileReport } from "./reports.js";
-import { lockHost } from "./trusted-dirs.js";
 
 export interface RollbackResult {
   status: "rolled_back" | "rollback_failed" | "failed";

@@ -1,54 +1,39 @@
 /**
- * `update`: one full cycle now, under the lock. Pending reports go out
- * first; then decide, and when the target differs (or --force) run the
- * pipeline; record the outcome (failed-release rules) in state.json and file
- * the report. Exit codes follow SPEC section 7.
+ * DECNET's own cycle (the app's): decide from its feed, and when the verdict
+ * is "update", preflight then the pipeline; record the outcome
+ * (failed-release rules) in state.json and build the report. The whole
+ * `update` around it (lock, recovery, reports, the updater's own cycle,
+ * metrics) is cycle/run-update.ts. Exit codes follow SPEC section 7.
  */
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config/types.js";
 import { type ErrorCode, isUpdaterError, oneLine } from "../errors.js";
 import { releaseFileUrl } from "../feed/urls.js";
+import { type Decided, decide } from "../host/decide.js";
+import { type AgentDeps, createPipelineDeps } from "../host/deps.js";
+import { noteUpdate } from "../host/gates.js";
+import { type CycleLine, recordCycle } from "../host/record.js";
+import { fileReport } from "../host/reports.js";
+import { SAYS, type VerdictWord } from "../host/verdict.js";
 import { installPaths, statePaths } from "../layout/paths.js";
-import { readReleaseFile } from "../layout/release-file.js";
-import { UPDATE_RESULTS, writeMetrics } from "../metrics/textfile.js";
+import { pathsOf, trialStarts } from "../layout/self-paths.js";
 import type { UpdateContext } from "../pipeline/context.js";
-import { clearInflight } from "../pipeline/inflight.js";
 import { type CycleOutcome, runCycle, type StepRecord } from "../pipeline/run-cycle.js";
 import { chooseVenv } from "../pipeline/steps/venvs.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
-import { pendingReports } from "../report/outbox.js";
-import { runSelfCycle, type SelfResult } from "../self-update/cycle.js";
-import { pathsOf, trialStarts } from "../self-update/paths.js";
-import { updaterMetrics } from "../self-update/status.js";
-import { commitTrial, settleFailedTrial } from "../self-update/trial.js";
 import {
   type CycleVerdict,
   countBackoff,
   recordFailure,
   recordOutcome,
 } from "../state/failures.js";
-import {
-  checkRecord,
-  countUpdate,
-  loadState,
-  type State,
-  StateMovedAside,
-  saveState,
-} from "../state/store.js";
+import { loadState, type State, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { type Decided, decide } from "./decide.js";
-import { type AgentDeps, createPipelineDeps } from "./deps.js";
-import { noteUpdate } from "./gates.js";
 import { runPreflight } from "./preflight.js";
-import { recover } from "./recover.js";
-import { fileReport, sendPendingReports } from "./reports.js";
-import { lockHost } from "./trusted-dirs.js";
-import { SAYS, type VerdictWord } from "./verdict.js";
-import { withCertificateWarnings } from "./warnings.js";
 
 export type UpdateStatus = Exclude<ReportStatus, "warning"> | "up_to_date" | "held";
 
-export interface UpdateResult {
+export interface AppResult {
   status: UpdateStatus;
   /** The verdict that decided the cycle (verdict.ts), null when it failed before one. */
   verdict: VerdictWord | null;
@@ -63,8 +48,6 @@ export interface UpdateResult {
   steps: StepRecord[];
   report: Report | null;
   exitCode: number;
-  /** The updater's own cycle, which runs after DECNET's (SPEC section 12). */
-  self: SelfResult | null;
   manifestSerial: number | null;
 }
 
@@ -85,104 +68,17 @@ const EXIT_OF: Record<UpdateStatus, number> = {
   rollback_failed: 3,
 };
 
-export async function runUpdate(
-  config: Config,
-  deps: AgentDeps,
-  options: { force: boolean },
-): Promise<UpdateResult> {
-  const lock = await lockHost(config);
-  try {
-    await recover(config, deps);
-    await settleFailedTrial(config, deps).catch((error) =>
-      deps.log.error(
-        { component: "updater", code: isUpdaterError(error) ? error.code : "E_IO" },
-        `Could not settle the failed self-update: ${oneLine(error)}`,
-      ),
-    );
-    await sendPendingReports(config, deps);
-    let result: UpdateResult;
-    try {
-      result = await updateCycle(config, deps, options);
-    } catch (error) {
-      // A corrupt state file is reported: the master should know this host refuses manifests.
-      if (error instanceof StateMovedAside)
-        await fileReport(config, deps, stateReport(config, deps, error));
-      // DECNET's feed failing must not keep the updater from updating itself.
-      await selfCycle(config, deps);
-      throw error;
-    }
-    result.report = await withCertificateWarnings(
-      config,
-      deps,
-      result.report,
-      result.manifestSerial,
-    ).catch((error) => {
-      deps.log.warn({ code: "E_IO" }, `Certificate warnings not checked: ${oneLine(error)}`);
-      return result.report;
-    });
-    if (result.report)
-      await fileReport(config, deps, result.report, () => clearInflight(config.state_dir));
-    result.self = await selfCycle(config, deps);
-    return result;
-  } finally {
-    // Every cycle rewrites the textfile, also one that failed.
-    if (config.metrics.textfile)
-      await publishMetrics(config, config.metrics.textfile).catch((error) =>
-        deps.log.warn({ code: "E_IO" }, `Metrics not written: ${oneLine(error)}`),
-      );
-    await lock.release();
-  }
-}
-
 /**
- * The updater's own cycle, after DECNET's (so DECNET's update goes first,
- * and one that waits for a newer updater finds it installed next time). Its
- * failures are logged and reported, never the cycle's exit code.
+ * DECNET's own cycle, after recovery and the pending reports (the whole cycle
+ * is cycle/run-update.ts): decide, and when the verdict is "update" run the
+ * preflight and the pipeline. `onVerified` runs once a manifest has been
+ * verified (a release of the updater on trial may then commit).
  */
-async function selfCycle(config: Config, deps: AgentDeps): Promise<SelfResult | null> {
-  try {
-    return await runSelfCycle(config, deps);
-  } catch (error) {
-    deps.log.error(
-      { component: "updater", code: isUpdaterError(error) ? error.code : "E_INTERNAL" },
-      `Self-update check failed: ${oneLine(error)}`,
-    );
-    return null;
-  }
-}
-
-async function publishMetrics(config: Config, path: string): Promise<void> {
-  const paths = statePaths(config.state_dir);
-  await writeMetrics(path, {
-    state: await loadState(paths.state),
-    active: await readReleaseFile(installPaths(config.install_dir).active),
-    pendingReports: (await pendingReports(paths.outbox)).length,
-    updater: await updaterMetrics(config),
-  });
-}
-
-function stateReport(config: Config, deps: AgentDeps, error: unknown): Report {
-  const now = deps.now().toISOString();
-  return buildReport({
-    host_id: config.host_id,
-    updater_version: UPDATER_VERSION,
-    status: "failed",
-    from: null,
-    to: null,
-    manifest_serial: null,
-    started_at: now,
-    finished_at: now,
-    steps: [],
-    error,
-    stderr: null,
-  });
-}
-
-async function updateCycle(
+export async function appCycle(
   config: Config,
   deps: AgentDeps,
-  options: { force: boolean },
-): Promise<UpdateResult> {
+  options: { force: boolean; onVerified?: () => Promise<void> },
+): Promise<AppResult> {
   const paths = statePaths(config.state_dir);
   const startedAt = deps.now();
   const state = await loadState(paths.state);
@@ -192,7 +88,7 @@ async function updateCycle(
     const fresh = (await trialStarts(pathsOf(config))) !== null;
     decided = await decide(config, paths, state, deps, options.force, { fresh });
   } catch (error) {
-    await record(paths.state, state, deps.now(), "failed", error, null);
+    await record(paths.state, state, { now: deps.now(), status: "failed", error, serial: null });
     // A pin that matches nothing is found after the manifest verified: the master hears of it.
     if (isUpdaterError(error) && error.code === "E_PIN") {
       const finishedAt = deps.now().toISOString();
@@ -217,12 +113,7 @@ async function updateCycle(
     throw error;
   }
   // Recovered, configuration loaded, a manifest verified: a release on trial may commit.
-  await commitTrial(config, deps).catch((error) =>
-    deps.log.error(
-      { component: "updater", code: isUpdaterError(error) ? error.code : "E_IO" },
-      `Could not commit this updater release: ${oneLine(error)}`,
-    ),
-  );
+  await options.onVerified?.();
   const { verdict, active, manifest } = decided;
   const target = verdict.target;
   const from: ReleaseRef | null = active ? { sha: active.sha, version: active.version } : null;
@@ -268,7 +159,12 @@ async function updateCycle(
       state.budget_reported_sha = to.sha;
       skipReport = report("skipped", [fetchStep], by.gate.reason, null);
     }
-    await record(paths.state, state, deps.now(), status, null, manifest.serial);
+    await record(paths.state, state, {
+      now: deps.now(),
+      status,
+      error: null,
+      serial: manifest.serial,
+    });
     return {
       status,
       verdict: verdict.word,
@@ -281,7 +177,6 @@ async function updateCycle(
       steps: [fetchStep],
       report: skipReport,
       exitCode: 0,
-      self: null,
       manifestSerial: manifest.serial,
     };
   }
@@ -308,7 +203,12 @@ async function updateCycle(
       `Update: ${oneLine(failure)}.`,
     );
     recordFailure(state, target, failure, config.retry.max_install_attempts, deps.now());
-    await record(paths.state, state, deps.now(), "failed", failure, manifest.serial);
+    await record(paths.state, state, {
+      now: deps.now(),
+      status: "failed",
+      error: failure,
+      serial: manifest.serial,
+    });
     const steps = [fetchStep, preflightStep];
     return {
       status: "failed",
@@ -322,7 +222,6 @@ async function updateCycle(
       steps,
       report: report("failed", steps, failure, null),
       exitCode: EXIT_OF.failed,
-      self: null,
       manifestSerial: manifest.serial,
     };
   }
@@ -379,7 +278,12 @@ async function updateCycle(
       "The release is marked failed on this host.",
     );
   const durationS = Math.round((deps.now().getTime() - startedAt.getTime()) / 100) / 10;
-  await record(paths.state, state, deps.now(), status, failure, manifest.serial, durationS);
+  await record(
+    paths.state,
+    state,
+    { now: deps.now(), status, error: failure, serial: manifest.serial },
+    durationS,
+  );
   return {
     status,
     verdict: verdict.word,
@@ -392,30 +296,16 @@ async function updateCycle(
     steps,
     report: report(status, steps, failure, outcome.stderr, reportId),
     exitCode: EXIT_OF[status],
-    self: null,
     manifestSerial: manifest.serial,
   };
 }
 
-async function record(
+/** The app cycle's line in state.json: last check and last result, and the metrics counters. */
+function record(
   path: string,
   state: State,
-  now: Date,
-  status: string,
-  error: unknown,
-  serial: number | null,
+  line: CycleLine,
   durationS: number | null = null,
 ): Promise<void> {
-  const entry = checkRecord(now, status, error, serial);
-  state.last_check = entry;
-  state.last_result = entry;
-  if ((UPDATE_RESULTS as readonly string[]).includes(status)) {
-    countUpdate(state, status);
-  }
-  if (status === "updated" || status === "up_to_date" || status === "held")
-    state.metrics.last_success_at = entry.at;
-  if (durationS !== null) state.metrics.last_update_duration_s = durationS;
-  // The state file being unreadable is the one failure we cannot record in it.
-  if (isUpdaterError(error) && error.code === "E_STATE") return;
-  await saveState(path, state).catch(() => undefined);
+  return recordCycle(path, state, line, { check: true, result: true, metrics: true, durationS });
 }

@@ -8,9 +8,9 @@
  * `--version` must not pay for undici, execa and pino (docs/performance.md).
  */
 
-import type { AgentDeps } from "../agent/deps.js";
 import { DEFAULT_CONFIG_PATH } from "../config/default-path.js";
 import type { Config } from "../config/types.js";
+import type { AgentDeps } from "../host/deps.js";
 
 export interface CommandContext extends AgentDeps {
   config: Config;

@@ -15,24 +15,14 @@ import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { oneLine, UpdaterError } from "../errors.js";
 import { checkTrustedPath } from "../fs/trust.js";
+import type { FlatConfig, LoadOptions } from "./flat.js";
 import { SCHEMA } from "./schema.js";
 import type { Config } from "./types.js";
 import { validateConfig } from "./validate.js";
 
 export { DEFAULT_CONFIG_PATH } from "./default-path.js";
 
-/** A value from a config file and the file that set it. */
-export interface SetValue {
-  value: unknown;
-  file: string;
-}
-
-export type FlatConfig = Map<string, SetValue>;
-
-export interface LoadOptions {
-  /** Replaces os.hostname() as the default host_id (tests). */
-  defaultHostId?: string;
-}
+export type { FlatConfig, LoadOptions, SetValue } from "./flat.js";
 
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<Config> {
   // What the config says runs as root: nobody but root (or us) may be able to change it.

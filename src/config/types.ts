@@ -1,6 +1,8 @@
-import type { Component } from "../feed/manifest.js";
 import type { Window } from "../schedule/windows.js";
 import type { PublicKey } from "../signing/minisign.js";
+
+/** What a feed is for (SPEC section 14, §4): hosts refuse a manifest for another component. */
+export type Component = "decnet" | "decnet-updater";
 
 /**
  * The validated configuration. Field names mirror the TOML keys of

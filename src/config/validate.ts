@@ -9,7 +9,7 @@ import { checkTrustedPath } from "../fs/trust.js";
 import { nextOpening, parseWindow, type Window } from "../schedule/windows.js";
 import { PUBLIC_KEY_LINE, type PublicKey, parsePublicKey } from "../signing/minisign.js";
 import { parseDurationSeconds } from "./duration.js";
-import type { FlatConfig, LoadOptions } from "./load.js";
+import type { FlatConfig, LoadOptions } from "./flat.js";
 import { type KeySpec, SCHEMA } from "./schema.js";
 import type { Config } from "./types.js";
 

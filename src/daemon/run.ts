@@ -18,16 +18,16 @@
  * process must not load another module from a slot that now holds other code.
  */
 import cron, { type ScheduledTask } from "node-cron";
-import type { AgentDeps } from "../agent/deps.js";
 import { recover } from "../agent/recover.js";
-import { lockHost } from "../agent/trusted-dirs.js";
-import { runUpdate } from "../agent/update.js";
 import type { Config } from "../config/types.js";
+import { runUpdate } from "../cycle/run-update.js";
 import { isUpdaterError, oneLine } from "../errors.js";
+import type { AgentDeps } from "../host/deps.js";
+import { lockHost } from "../host/trusted-dirs.js";
 import { readReleaseFile } from "../layout/release-file.js";
-import { pathsOf, trialStarts } from "../self-update/paths.js";
+import { pathsOf, trialStarts } from "../layout/self-paths.js";
 import { runningRelease } from "../self-update/running.js";
-import { removeDaemonInfo, writeDaemonInfo } from "./info-file.js";
+import { removeDaemonInfo, writeDaemonInfo } from "../state/daemon-info.js";
 import { hostPhaseMs, splaySpanMs } from "./phase.js";
 
 export interface DaemonInput {

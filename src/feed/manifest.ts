@@ -4,6 +4,7 @@
  * unsigned document is never parsed.
  */
 import semver from "semver";
+import type { Component } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
 
 export interface Release {
@@ -22,8 +23,8 @@ export interface Release {
 }
 
 /** What a feed is for (SPEC section 14, §4): hosts refuse a manifest for another component. */
-export const COMPONENTS = ["decnet", "decnet-updater"] as const;
-export type Component = (typeof COMPONENTS)[number];
+export const COMPONENTS: readonly Component[] = ["decnet", "decnet-updater"];
+export type { Component };
 
 /**
  * The highest serial a manifest may carry: one below Number.MAX_SAFE_INTEGER,

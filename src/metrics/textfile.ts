@@ -5,8 +5,15 @@
  */
 import { writeFileAtomic } from "../fs/atomic.js";
 import type { ReleaseInfo } from "../layout/release-file.js";
-import type { UpdaterMetrics } from "../self-update/status.js";
 import type { State } from "../state/store.js";
+
+/** The updater's own release, as the textfile shows it (self-update/status.ts fills it in). */
+export interface UpdaterMetrics {
+  version: string;
+  activeSha: string | null;
+  onTrial: boolean;
+  updatesTotal: Record<string, number>;
+}
 
 export const UPDATE_RESULTS = [
   "updated",

@@ -11,7 +11,7 @@ import type { InstallPaths, StatePaths } from "../layout/paths.js";
 import type { ReleaseInfo } from "../layout/release-file.js";
 import type { Logger } from "../log.js";
 import type { Systemctl } from "../process/systemctl.js";
-import type { StepRecord } from "./run-cycle.js";
+import type { StepRecord } from "./step-record.js";
 import type { Downloaded } from "./steps/download.js";
 import type { PromoteRecord } from "./steps/promote.js";
 import type { RestartMode } from "./steps/restart.js";

@@ -9,7 +9,7 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.js";
 import type { ReleaseInfo } from "../layout/release-file.js";
-import type { StepRecord } from "./run-cycle.js";
+import type { StepRecord } from "./step-record.js";
 import type { PromoteRecord } from "./steps/promote.js";
 import type { UnitChange } from "./steps/units.js";
 

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fsError, isUpdaterError, type UpdaterError } from "../errors.js";
 import type { PipelineDeps, UpdateContext } from "./context.js";
 import { rollbackFailure } from "./rollback.js";
+import type { StepRecord } from "./step-record.js";
 import { STEP_RUNNERS } from "./step-runners.js";
 import { commitRotation } from "./steps/slots.js";
 import { pruneVenvs } from "./steps/venvs.js";
@@ -20,11 +21,7 @@ import {
   TRANSITIONS,
 } from "./transitions.js";
 
-export interface StepRecord {
-  name: string;
-  ms: number;
-  ok: boolean;
-}
+export type { StepRecord } from "./step-record.js";
 
 export interface CycleOutcome {
   terminal: Terminal;

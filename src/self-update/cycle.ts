@@ -12,24 +12,25 @@ import { randomUUID } from "node:crypto";
 import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import semver from "semver";
-import { decide } from "../agent/decide.js";
-import { type AgentDeps, createFeedClient } from "../agent/deps.js";
-import { fileReport } from "../agent/reports.js";
-import { SAYS } from "../agent/verdict.js";
 import type { Config } from "../config/types.js";
 import { fsError, isUpdaterError, oneLine, UpdaterError } from "../errors.js";
 import type { Release } from "../feed/manifest.js";
 import { releaseFileUrl } from "../feed/urls.js";
 import { fsyncDir, writeFileAtomic } from "../fs/atomic.js";
+import { decide } from "../host/decide.js";
+import { type AgentDeps, createFeedClient } from "../host/deps.js";
+import { recordCycle } from "../host/record.js";
+import { fileReport } from "../host/reports.js";
+import { SAYS } from "../host/verdict.js";
 import { writeReleaseFile } from "../layout/release-file.js";
+import { pathsOf, type SelfPaths, trialStarts } from "../layout/self-paths.js";
 import { downloadRelease, verifyDownload } from "../pipeline/steps/download.js";
 import { extractRelease } from "../pipeline/steps/extract.js";
 import { rotateSlots, undoRotation } from "../pipeline/steps/slots.js";
 import type { ReleaseRef } from "../report/build.js";
 import { countBackoff, recordFailure } from "../state/failures.js";
-import { checkRecord, countUpdate, loadState, type State, saveState } from "../state/store.js";
+import { loadState, type State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { pathsOf, type SelfPaths, trialStarts } from "./paths.js";
 import { runningRelease } from "./running.js";
 import { commitTrial, type SelfInflight, selfReport, writeSelfInflight } from "./trial.js";
 
@@ -265,7 +266,12 @@ async function checkUpdaterRelease(staging: string, target: Release): Promise<vo
   }
 }
 
-async function record(
+/**
+ * The updater feed's line in its own state.json: every check is its last
+ * check; the last result is the last attempt (installed or failed), and only
+ * a failure counts (decnet_updater_self_updates_total comes from the reports).
+ */
+function record(
   paths: SelfPaths,
   state: State,
   now: Date,
@@ -273,11 +279,14 @@ async function record(
   error: unknown,
   serial: number | null,
 ): Promise<void> {
-  const entry = checkRecord(now, status, error, serial);
-  state.last_check = entry;
-  // The last result is the last attempt (installed or failed); checks that decide nothing only touch last_check.
-  if (status === "installed" || status === "failed") state.last_result = entry;
-  if (status === "failed") countUpdate(state, "failed");
-  if (isUpdaterError(error) && error.code === "E_STATE") return;
-  await saveState(paths.state.state, state).catch(() => undefined);
+  return recordCycle(
+    paths.state.state,
+    state,
+    { now, status, error, serial },
+    {
+      check: true,
+      result: status === "installed" || status === "failed",
+      metrics: status === "failed",
+    },
+  );
 }

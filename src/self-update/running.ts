@@ -8,7 +8,7 @@
 import { realpath } from "node:fs/promises";
 import { resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { SelfPaths } from "./paths.js";
+import type { SelfPaths } from "../layout/self-paths.js";
 
 export interface LauncherEnv {
   /** Exported by the launcher: its own path, for a re-exec off systemd. */

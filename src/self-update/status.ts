@@ -8,9 +8,10 @@ import { join } from "node:path";
 import type { Config } from "../config/types.js";
 import { exists } from "../fs/exists.js";
 import { readReleaseFile } from "../layout/release-file.js";
+import { pathsOf, TRIAL_STARTS, trialStarts } from "../layout/self-paths.js";
+import type { UpdaterMetrics } from "../metrics/textfile.js";
 import { type CheckRecord, type FailedRelease, peekState, type State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { pathsOf, TRIAL_STARTS, trialStarts } from "./paths.js";
 
 export interface UpdaterSlot {
   sha: string;
@@ -71,13 +72,6 @@ export async function updaterStatus(config: Config): Promise<UpdaterStatus> {
     last_result: state?.last_result ?? null,
     failed_releases: state?.failed_releases ?? {},
   };
-}
-
-export interface UpdaterMetrics {
-  version: string;
-  activeSha: string | null;
-  onTrial: boolean;
-  updatesTotal: Record<string, number>;
 }
 
 export async function updaterMetrics(config: Config): Promise<UpdaterMetrics> {

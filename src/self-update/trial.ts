@@ -16,17 +16,17 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { AgentDeps } from "../agent/deps.js";
-import { fileReport } from "../agent/reports.js";
 import type { Config } from "../config/types.js";
 import { writeFileAtomic } from "../fs/atomic.js";
+import type { AgentDeps } from "../host/deps.js";
+import { fileReport } from "../host/reports.js";
 import { readReleaseFile } from "../layout/release-file.js";
+import { pathsOf, type SelfPaths, TRIAL_STARTS, trialStarts } from "../layout/self-paths.js";
 import { commitRotation } from "../pipeline/steps/slots.js";
 import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
 import { recordOutcome } from "../state/failures.js";
 import { checkRecord, countUpdate, loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
-import { pathsOf, type SelfPaths, TRIAL_STARTS, trialStarts } from "./paths.js";
 import { runningRelease } from "./running.js";
 
 /** What a self-update wrote before it flipped `current` (state_dir/self/inflight.json). */

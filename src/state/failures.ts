@@ -9,7 +9,6 @@
  * (at most 6 h apart), so a broken mirror does not hammer the master.
  */
 import { type ErrorCode, oneLine, type UpdaterError } from "../errors.js";
-import type { Release } from "../feed/manifest.js";
 import type { State } from "./store.js";
 
 /** Failures caused by what the release contains: deterministic, so they count towards marking. */
@@ -20,7 +19,7 @@ const MAX_SKIP_CYCLES = 1024;
 export type CycleVerdict = "updated" | "rolled_back" | "rollback_failed" | "failed";
 
 export interface OutcomeInput {
-  target: Pick<Release, "sha" | "version">;
+  target: { sha: string; version: string };
   verdict: CycleVerdict;
   code: ErrorCode | null;
   error: string | null;

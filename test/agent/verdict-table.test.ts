@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCheck } from "../../src/agent/check.js";
 import { runPlan } from "../../src/agent/plan.js";
-import { runUpdate } from "../../src/agent/update.js";
 import { loadConfig } from "../../src/config/load.js";
+import { runUpdate } from "../../src/cycle/run-update.js";
 import { agentDeps } from "../helpers/deps.js";
 import {
   installActive,

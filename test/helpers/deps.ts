@@ -1,5 +1,5 @@
 /** AgentDeps for in-process tests: real timers, a silent logger, an optional fixed clock and PATH. */
-import type { AgentDeps } from "../../src/agent/deps.js";
+import type { AgentDeps } from "../../src/host/deps.js";
 import { createLogger } from "../../src/log.js";
 
 export function agentDeps(overrides: Partial<AgentDeps> = {}): AgentDeps {

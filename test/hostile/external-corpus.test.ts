@@ -24,7 +24,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import * as tar from "tar";
-import { runUpdate } from "../../src/agent/update.js";
+import { runUpdate } from "../../src/cycle/run-update.js";
 import { agentDeps } from "../helpers/deps.js";
 import {
   type AgentDirs,

@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import { runCheck } from "../../src/agent/check.js";
-import { runUpdate } from "../../src/agent/update.js";
+import { runUpdate } from "../../src/cycle/run-update.js";
 import { loadState, saveState } from "../../src/state/store.js";
 import { agentDeps } from "../helpers/deps.js";
 import {

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runCheck } from "../../src/agent/check.js";
-import { runUpdate } from "../../src/agent/update.js";
+import { runUpdate } from "../../src/cycle/run-update.js";
 import { agentDeps } from "../helpers/deps.js";
 import {
   type AgentDirs,

@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runRollback } from "../../src/agent/rollback.js";
-import { runUpdate } from "../../src/agent/update.js";
+import { runUpdate } from "../../src/cycle/run-update.js";
 import { acquireLock } from "../../src/state/lock.js";
 import { runCli, runProcess } from "../helpers/cli.js";
 import { writeToml } from "../helpers/config.js";

@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCheck } from "../../src/agent/check.js";
-import { runUpdate } from "../../src/agent/update.js";
+import { runUpdate } from "../../src/cycle/run-update.js";
 import { parsePublicKey } from "../../src/signing/minisign.js";
 import { peekState } from "../../src/state/store.js";
 import { agentDeps } from "../helpers/deps.js";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { selfPaths } from "../../src/self-update/paths.js";
+import { selfPaths } from "../../src/layout/self-paths.js";
 import { runningRelease } from "../../src/self-update/running.js";
 import { tempDir } from "../helpers/tmp.js";
 

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import type { Command } from "commander";
-import type { AgentEnv } from "../../agent/deps.js";
+import type { AgentEnv } from "../../host/deps.js";
 import { configPath } from "../context.js";
 import { exitCodeForError } from "../exit-codes.js";
 import { CONFIG_OPTION, printError } from "../output.js";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { StatusResult } from "../../agent/status.js";
+import type { StatusResult } from "../../cycle/status.js";
 import { isUpdaterError, oneLine } from "../../errors.js";
 import { configPath } from "../context.js";
 import { exitCodeForError } from "../exit-codes.js";
@@ -80,7 +80,7 @@ export function registerStatus(program: Command): void {
     .option("--json", "print one JSON object on stdout")
     .action(async (options: { config?: string; json?: boolean }) => {
       const { loadConfig } = await import("../../config/load.js");
-      const { runStatus } = await import("../../agent/status.js");
+      const { runStatus } = await import("../../cycle/status.js");
       try {
         const status = await runStatus(await loadConfig(configPath(options.config)));
         if (options.json) printJson(status);

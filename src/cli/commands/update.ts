@@ -14,7 +14,7 @@ export function registerUpdate(program: Command): void {
     )
     .action(async (options: { config?: string; json?: boolean; force?: boolean }) => {
       const { commandContext } = await import("../context.js");
-      const { runUpdate } = await import("../../agent/update.js");
+      const { runUpdate } = await import("../../cycle/run-update.js");
       try {
         const context = await commandContext(options.config);
         const result = await runUpdate(context.config, context, { force: options.force === true });

@@ -120,9 +120,14 @@ export class TarHeaderCheck {
     const meta = this.meta as NonNullable<TarHeaderCheck["meta"]>;
     this.meta = null;
     const data = Buffer.concat(meta.chunks).subarray(0, meta.size);
-    if (meta.type === "NextFileHasLongPath" || meta.type === "OldGnuLongPath")
-      return this.note("longname", false, false);
-    if (meta.type === "NextFileHasLongLinkpath") return this.note("longlink", false, false);
+    if (meta.type === "NextFileHasLongPath" || meta.type === "OldGnuLongPath") {
+      this.note("longname", false, false);
+      return;
+    }
+    if (meta.type === "NextFileHasLongLinkpath") {
+      this.note("longlink", false, false);
+      return;
+    }
     const why = paxProblem(data);
     const global = meta.type === "GlobalExtendedHeader";
     const what = global ? "a global PAX header" : "a PAX header";

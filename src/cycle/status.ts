@@ -4,10 +4,10 @@
  */
 import { readdir } from "node:fs/promises";
 import type { Config } from "../config/types.js";
-import { type DaemonInfo, readDaemonInfo } from "../daemon/info-file.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { type UpdaterStatus, updaterStatus } from "../self-update/status.js";
+import { type DaemonInfo, readDaemonInfo } from "../state/daemon-info.js";
 import { type CheckRecord, type FailedRelease, loadState } from "../state/store.js";
 
 export interface SlotStatus {

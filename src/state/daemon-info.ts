@@ -11,7 +11,7 @@ import { readFile, rm } from "node:fs/promises";
 import { z } from "zod";
 import { writeFileAtomic } from "../fs/atomic.js";
 import { statePaths } from "../layout/paths.js";
-import { liveHolder } from "../state/lock.js";
+import { liveHolder } from "./lock.js";
 
 const daemonInfoSchema = z.object({
   pid: z.number().int().positive(),

@@ -9,8 +9,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Config } from "../config/types.js";
-import { type InstallPaths, installPaths, type StatePaths, statePaths } from "../layout/paths.js";
+import { type InstallPaths, installPaths, type StatePaths, statePaths } from "./paths.js";
 
 export interface SelfPaths {
   install: InstallPaths;
@@ -38,7 +37,10 @@ export function selfPaths(installDir: string, stateDir: string): SelfPaths {
 export const TRIAL_STARTS = 3;
 
 /** The self-update paths of a configuration. */
-export function pathsOf(config: Config): SelfPaths {
+export function pathsOf(config: {
+  state_dir: string;
+  self_update: { install_dir: string };
+}): SelfPaths {
   return selfPaths(config.self_update.install_dir, config.state_dir);
 }
 

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type DaemonInfo, readDaemonInfo, writeDaemonInfo } from "../../src/daemon/info-file.js";
+import { type DaemonInfo, readDaemonInfo, writeDaemonInfo } from "../../src/state/daemon-info.js";
 import { acquireLock } from "../../src/state/lock.js";
 
 let dir: string;
