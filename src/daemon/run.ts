@@ -16,6 +16,11 @@
  * an operator's `update`), it stops after that cycle and returns
  * EXIT_RESTART, so the new release starts (cli/commands/run.ts): the old
  * process must not load another module from a slot that now holds other code.
+ *
+ * When to wait, run, stop or restart is decided by states.ts, a pure
+ * function of the state and the event; this file carries out its actions
+ * (timers, node-cron, the cycle, daemon.json) and turns signals and cron
+ * ticks into events, one at a time.
  */
 import cron, { type ScheduledTask } from "node-cron";
 import { recover } from "../agent/recover.js";
@@ -29,6 +34,7 @@ import { pathsOf, trialStarts } from "../layout/self-paths.js";
 import { runningRelease } from "../self-update/running.js";
 import { removeDaemonInfo, writeDaemonInfo } from "../state/daemon-info.js";
 import { hostPhaseMs, splaySpanMs } from "./phase.js";
+import { type DaemonAction, type DaemonEvent, type DaemonState, nextState } from "./states.js";
 
 export interface DaemonInput {
   config: Config;
@@ -39,8 +45,7 @@ export interface DaemonInput {
   signals: Pick<NodeJS.Process, "on" | "off">;
 }
 
-/** `run`'s exit status when a new updater release is to start in its place. */
-export const EXIT_RESTART = 99;
+export { EXIT_RESTART } from "./states.js";
 
 /** The sha of the updater's active slot when this program is that slot's, else null (nothing to watch). */
 async function ownSlotSha(config: Config, deps: AgentDeps): Promise<string | null> {
@@ -57,19 +62,24 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
   let task: ScheduledTask | null = null;
   /** This host's wait after each cron slot, ms (set by schedule()). */
   let phaseMs = 0;
-  /** Ends the phase wait early (stop, reload). */
-  let cancelWait: (() => void) | null = null;
-  let busy: Promise<void> | null = null;
-  let stopping = false;
+  let phaseTimer: NodeJS.Timeout | null = null;
+  let state: DaemonState = { name: "idle" };
+  /** What started the cycle the next "run_cycle" runs, for its log line. */
+  let trigger = "schedule";
+  /** Resolves node-cron's callback once the slot's wait and cycle are over (its noOverlap counts on it). */
+  let slotOver: (() => void) | null = null;
   let finish: (code: number) => void = () => undefined;
   const done = new Promise<number>((resolve) => {
     finish = resolve;
   });
   const startedAt = deps.now().toISOString();
+  /** The holder last logged for a skipped cycle: an operator's long `update` is logged once, not every slot. */
+  let lockedBy: string | null = null;
 
   /** Tells `status` (another process) when the next check is due. Best effort: a full disk must not stop the daemon. */
   const publishInfo = async (): Promise<void> => {
-    const slot = stopping ? null : (task?.getNextRun() ?? null);
+    const ending = state.name === "stopped" || (state.name === "running" && state.after === "stop");
+    const slot = ending ? null : (task?.getNextRun() ?? null);
     await writeDaemonInfo(config.state_dir, {
       pid: process.pid,
       started_at: startedAt,
@@ -83,73 +93,44 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     );
   };
 
-  /** The holder last logged for a skipped cycle: an operator's long `update` is logged once, not every slot. */
-  let lockedBy: string | null = null;
-  const cycle = async (why: string): Promise<void> => {
-    if (stopping || busy) return;
-    const work = (async () => {
-      try {
-        const result = await runUpdate(config, deps, { force: false });
+  const runCycle = async (why: string): Promise<void> => {
+    try {
+      const result = await runUpdate(config, deps, { force: false });
+      lockedBy = null;
+      deps.log.info(
+        { status: result.status, sha: result.to?.sha, version: result.to?.version, trigger: why },
+        `Cycle ended: ${result.status}.`,
+      );
+    } catch (error) {
+      const code = isUpdaterError(error) ? error.code : "E_INTERNAL";
+      if (code === "E_LOCKED") {
+        // Held by a live process (stale locks are taken over): try again at the next slot.
+        const line = oneLine(error);
+        if (line !== lockedBy)
+          deps.log.info({ code }, `Cycle skipped, trying again at the next slot: ${line}.`);
+        lockedBy = line;
+      } else {
         lockedBy = null;
-        deps.log.info(
-          { status: result.status, sha: result.to?.sha, version: result.to?.version, trigger: why },
-          `Cycle ended: ${result.status}.`,
-        );
-      } catch (error) {
-        const code = isUpdaterError(error) ? error.code : "E_INTERNAL";
-        if (code === "E_LOCKED") {
-          // Held by a live process (stale locks are taken over): try again at the next slot.
-          const line = oneLine(error);
-          if (line !== lockedBy)
-            deps.log.info({ code }, `Cycle skipped, trying again at the next slot: ${line}.`);
-          lockedBy = line;
-        } else {
-          lockedBy = null;
-          deps.log.error({ code, trigger: why }, `Cycle failed: ${oneLine(error)}`);
-        }
+        deps.log.error({ code, trigger: why }, `Cycle failed: ${oneLine(error)}`);
       }
-    })();
-    busy = work;
-    await work;
+    }
     const nowAs = startedAs === null ? null : await ownSlotSha(config, deps).catch(() => startedAs);
-    busy = null;
-    if (nowAs !== startedAs && !stopping) {
+    if (nowAs !== startedAs)
       deps.log.info(
         { component: "updater", from: startedAs, to: nowAs },
         "The updater's active release changed; stopping so the new one starts.",
       );
-      stopping = true;
-      void task?.stop();
-      finish(EXIT_RESTART);
-    }
-    await publishInfo();
-    if (stopping) finish(0);
+    await dispatch({ type: "cycle_done", slotChanged: nowAs !== startedAs });
   };
-
-  /**
-   * Waits this host's phase: true when the wait ran out, false when a stop or
-   * reload cut it short (that slot's check is dropped). node-cron counts the
-   * wait as part of the run, so no slot overlaps it.
-   */
-  const afterPhase = () =>
-    new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        cancelWait = null;
-        resolve(true);
-      }, phaseMs);
-      cancelWait = () => {
-        clearTimeout(timer);
-        cancelWait = null;
-        resolve(false);
-      };
-    });
 
   const schedule = () => {
     task = cron.schedule(
       config.schedule.cron,
-      async () => {
-        if (await afterPhase()) await cycle("schedule");
-      },
+      () =>
+        new Promise<void>((resolve) => {
+          slotOver = resolve;
+          void dispatch({ type: "slot" });
+        }),
       {
         name: "decnet-updater",
         timezone: config.schedule.timezone,
@@ -166,16 +147,57 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     phaseMs = hostPhaseMs(config.host_id, span);
   };
 
+  const perform = async (action: DaemonAction): Promise<void> => {
+    switch (action) {
+      case "wait_phase":
+        // node-cron counts the wait as part of the run, so no slot overlaps it.
+        phaseTimer = setTimeout(() => {
+          phaseTimer = null;
+          trigger = "schedule";
+          void dispatch({ type: "phase_over" });
+        }, phaseMs);
+        return;
+      case "cancel_wait":
+        if (phaseTimer) clearTimeout(phaseTimer);
+        phaseTimer = null;
+        return;
+      case "run_cycle":
+        void runCycle(trigger);
+        return;
+      case "stop_cron":
+        await (task as ScheduledTask | null)?.stop();
+        return;
+      case "reschedule":
+        await (task as ScheduledTask | null)?.destroy();
+        schedule();
+        return;
+      case "publish_info":
+        await publishInfo();
+        return;
+    }
+  };
+
+  /** Events are handled one at a time, each with all its actions, in order. */
+  let queue = Promise.resolve();
+  const dispatch = (event: DaemonEvent): Promise<void> => {
+    queue = queue.then(async () => {
+      const transition = nextState(state, event);
+      state = transition.state;
+      for (const action of transition.actions) await perform(action);
+      if (state.name === "idle" || state.name === "stopped") {
+        slotOver?.();
+        slotOver = null;
+      }
+      if (state.name === "stopped") finish(state.exitCode);
+    });
+    return queue;
+  };
+
   const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    cancelWait?.();
-    void task?.stop();
-    deps.log.info(
-      { signal, busy: busy !== null },
-      busy ? "Stopping after the current cycle." : "Stopping.",
-    );
-    if (!busy) finish(0);
+    if (state.name === "stopped") return;
+    const busy = state.name === "running";
+    deps.log.info({ signal, busy }, busy ? "Stopping after the current cycle." : "Stopping.");
+    void dispatch({ type: "stop" });
   };
   const onTerm = () => stop("SIGTERM");
   const onInt = () => stop("SIGINT");
@@ -188,12 +210,9 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
           `state_dir changed from ${config.state_dir} to ${next.state_dir}; restart the daemon to move it`,
         );
       }
-      cancelWait?.();
-      await task?.destroy();
       config = next;
       deps.log.level = config.log.level;
-      if (!stopping) schedule();
-      await publishInfo();
+      await dispatch({ type: "reload" });
       deps.log.info({ cron: config.schedule.cron }, "Configuration reloaded.");
     } catch (error) {
       deps.log.error(
@@ -221,7 +240,8 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     // run_on_start says.
     const onTrial = startedAs !== null && (await trialStarts(pathsOf(config))) !== null;
     if (config.schedule.run_on_start || onTrial) {
-      void cycle(config.schedule.run_on_start ? "start" : "trial"); // recovery first, under the cycle lock
+      trigger = config.schedule.run_on_start ? "start" : "trial";
+      void dispatch({ type: "start_now" }); // recovery first, under the cycle lock
     } else {
       const lock = await lockHost(config);
       try {
@@ -237,6 +257,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
     input.signals.off("SIGTERM", onTerm);
     input.signals.off("SIGINT", onInt);
     input.signals.off("SIGHUP", onHup);
+    if (phaseTimer) clearTimeout(phaseTimer);
     // assigned inside callbacks, which TypeScript's narrowing cannot see
     await (task as ScheduledTask | null)?.destroy();
     await removeDaemonInfo(config.state_dir);
