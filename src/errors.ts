@@ -37,7 +37,14 @@ export type ErrorCode =
   | "E_LOCKED"
   | "E_CLOCK"
   | "E_UNSAFE_PATH"
-  | "E_IO";
+  | "E_IO"
+  /** Not thrown: what a failure that is no UpdaterError (a bug) is called in --json and logs. */
+  | "E_INTERNAL";
+
+/** The stable code of any thrown value: its own, or E_INTERNAL. */
+export function codeOf(error: unknown): ErrorCode {
+  return error instanceof UpdaterError ? error.code : "E_INTERNAL";
+}
 
 export class UpdaterError extends Error {
   readonly code: ErrorCode;

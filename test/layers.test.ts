@@ -41,7 +41,8 @@ function sources(dir: string): string[] {
   );
 }
 
-const IMPORT = /(?:^|[^.\w])(?:import|export)\s*(?:type\s+)?(?:[^"'`;]*?\sfrom\s*)?\(?\s*["'](\.\.?\/[^"']+)["']/g;
+const IMPORT =
+  /(?:^|[^.\w])(?:import|export)\s*(?:type\s+)?(?:[^"'`;]*?\sfrom\s*)?\(?\s*["'](\.\.?\/[^"']+)["']/g;
 
 function importsOf(file: string): string[] {
   const text = readFileSync(file, "utf8");

@@ -185,7 +185,7 @@ async function downloadInto(
       release: target,
       downloadsDir: dir,
       maxDownloadBytes: config.limits.max_download_bytes,
-      timeoutMs: config.feed.timeout_s * 1000,
+      timeoutMs: config.feed.timeout_ms,
       log: deps.log,
       monotonicMs: deps.monotonicMs,
     });

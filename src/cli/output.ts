@@ -1,5 +1,5 @@
 /** --json discipline: exactly one JSON object on stdout, nothing else there. */
-import { isUpdaterError, oneLine } from "../errors.js";
+import { codeOf, oneLine } from "../errors.js";
 import { exitCodeForError } from "./exit-codes.js";
 
 export function printJson(value: unknown): void {
@@ -45,7 +45,7 @@ export function failCommand(
       from: null,
       to: null,
       error: oneLine(error),
-      code: isUpdaterError(error) ? error.code : "E_INTERNAL",
+      code: codeOf(error),
       ...extra,
     });
   }

@@ -11,3 +11,8 @@ export function parseDurationSeconds(text: string): number | undefined {
   const seconds = Number(match[1]) * (UNIT_SECONDS[match[2] as string] as number);
   return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : undefined;
 }
+
+/** Seconds from a config key to milliseconds: done once, at load (config/validate.ts). */
+export function msOf(seconds: number): number {
+  return Math.round(seconds * 1000);
+}

@@ -16,7 +16,7 @@ import { parse as parseToml } from "smol-toml";
 import { oneLine, UpdaterError } from "../errors.js";
 import { checkTrustedPath } from "../fs/trust.js";
 import type { FlatConfig, LoadOptions } from "./flat.js";
-import { SCHEMA } from "./schema.js";
+import { isSchemaKey } from "./schema.js";
 import type { Config } from "./types.js";
 import { validateConfig } from "./validate.js";
 
@@ -85,7 +85,7 @@ async function readToml(path: string): Promise<Record<string, unknown>> {
 function* flatten(table: Record<string, unknown>, prefix = ""): Generator<[string, unknown]> {
   for (const [name, value] of Object.entries(table)) {
     const key = prefix + name;
-    if (isTable(value) && !Object.hasOwn(SCHEMA, key)) yield* flatten(value, `${key}.`);
+    if (isTable(value) && !isSchemaKey(key)) yield* flatten(value, `${key}.`);
     else yield [key, value];
   }
 }

@@ -37,7 +37,7 @@ const httpUrl = z.string().refine((value) => {
 });
 const unitList = z.array(z.string().regex(/^[A-Za-z0-9@_.:-]+\.service$/));
 
-export const SCHEMA: Record<string, KeySpec> = {
+const ROWS = {
   host_id: {
     expected: "a non-empty string",
     schema: nonEmpty,
@@ -376,7 +376,17 @@ export const SCHEMA: Record<string, KeySpec> = {
     path: "each-unless-key",
     doc: "Keys for the updater's own feed. Absent: feed.trusted_keys.",
   },
-};
+} satisfies Record<string, KeySpec>;
+
+/** A key of the schema: what validate.ts may ask for (a typo is a type error). */
+export type SchemaKey = keyof typeof ROWS;
+
+export const SCHEMA: Readonly<Record<SchemaKey, KeySpec>> = ROWS;
+
+/** Whether `key` (from a config file) is a schema key: an own key, never one of Object's. */
+export function isSchemaKey(key: string): key is SchemaKey {
+  return Object.hasOwn(SCHEMA, key);
+}
 
 function isTimeZone(value: string): boolean {
   try {

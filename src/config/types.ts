@@ -24,6 +24,8 @@ export interface Config {
     channel: string;
     trusted_keys: PublicKey[];
     timeout_s: number;
+    /** timeout_s, converted once at load (as every *_ms below). */
+    timeout_ms: number;
     max_manifest_bytes: number;
     /**
      * Not a key: what this feed's manifests are for. Always "decnet" for
@@ -40,12 +42,13 @@ export interface Config {
     windows?: Window[];
   };
   /** min_age became seconds (min_age_s). */
-  pin: { version?: string; sha?: string; hold: boolean; min_age_s?: number };
+  pin: { version?: string; sha?: string; hold: boolean; min_age_s?: number; min_age_ms?: number };
   install: {
     python: string;
     command: string[];
     smoke: string[];
     timeout_s: number;
+    timeout_ms: number;
     path_symlink: string;
   };
   units: { dir: string; allow: string[] };
@@ -55,6 +58,7 @@ export interface Config {
     optional_units: string[];
     command: string[];
     stop_grace_s: number;
+    stop_grace_ms: number;
   };
   probe: {
     url: string;
@@ -63,11 +67,17 @@ export interface Config {
     key: string;
     attempts: number;
     backoff_s: number;
+    backoff_ms: number;
     soak_s: number;
+    soak_ms: number;
     identity: "if-present" | "required" | "off";
   };
   /** failed_release: "never" became null, a duration became seconds. */
-  retry: { failed_release_s: number | null; max_install_attempts: number };
+  retry: {
+    failed_release_s: number | null;
+    failed_release_ms: number | null;
+    max_install_attempts: number;
+  };
   limits: {
     max_download_bytes: number;
     max_unpacked_bytes: number;

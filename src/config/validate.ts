@@ -8,9 +8,9 @@ import { oneLine, UpdaterError } from "../errors.js";
 import { checkTrustedPath } from "../fs/trust.js";
 import { nextOpening, parseWindow, type Window } from "../schedule/windows.js";
 import { PUBLIC_KEY_LINE, type PublicKey, parsePublicKey } from "../signing/minisign.js";
-import { parseDurationSeconds } from "./duration.js";
+import { msOf, parseDurationSeconds } from "./duration.js";
 import type { FlatConfig, LoadOptions } from "./flat.js";
-import { type KeySpec, SCHEMA } from "./schema.js";
+import { isSchemaKey, type KeySpec, SCHEMA, type SchemaKey } from "./schema.js";
 import type { Config } from "./types.js";
 
 const KEY_LINE = PUBLIC_KEY_LINE;
@@ -40,7 +40,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
   const mainFile = files[0] as string;
   for (const [key, { file }] of flat) {
     // Own keys only: "constructor", "toString" or "__proto__" are not schema keys.
-    if (!Object.hasOwn(SCHEMA, key)) {
+    if (!isSchemaKey(key)) {
       const section = key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "";
       const known = Object.keys(SCHEMA)
         .filter((k) => (section ? k.startsWith(`${section}.`) : !k.includes(".")))
@@ -69,10 +69,10 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
     values.set(key, resolvePaths(spec, set.value, set.file));
   }
 
-  const get = <T>(key: string) => values.get(key) as T;
+  const get = <T>(key: SchemaKey) => values.get(key) as T;
   const url = new URL(get<string>("feed.url"));
   if (url.protocol === "https:") {
-    for (const key of ["feed.ca", "feed.cert", "feed.key"]) {
+    for (const key of ["feed.ca", "feed.cert", "feed.key"] as const) {
       if (get(key) === undefined) {
         throw configError(
           mainFile,
@@ -83,7 +83,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       }
     }
   }
-  const keysOf = (key: string) =>
+  const keysOf = (key: "feed.trusted_keys" | "self_update.trusted_keys") =>
     get<string[]>(key).map((entry, index) =>
       loadTrustedKey(entry, `${key}[${index}]`, flat.get(key)?.file ?? mainFile),
     );
@@ -103,6 +103,8 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
     flat.get("schedule.windows")?.file ?? mainFile,
   );
   const minAge = get<string | undefined>("pin.min_age");
+  const failedReleaseS =
+    failedRelease === "never" ? null : (parseDurationSeconds(failedRelease) ?? null);
 
   return {
     files,
@@ -119,6 +121,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       channel: get("feed.channel"),
       trusted_keys: trustedKeys,
       timeout_s: get("feed.timeout_s"),
+      timeout_ms: msOf(get("feed.timeout_s")),
       max_manifest_bytes: get("feed.max_manifest_bytes"),
       component: "decnet",
     },
@@ -133,13 +136,19 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       version: get("pin.version"),
       sha: get("pin.sha"),
       hold: get("pin.hold"),
-      ...(minAge !== undefined ? { min_age_s: parseDurationSeconds(minAge) as number } : {}),
+      ...(minAge !== undefined
+        ? {
+            min_age_s: parseDurationSeconds(minAge) as number,
+            min_age_ms: msOf(parseDurationSeconds(minAge) as number),
+          }
+        : {}),
     },
     install: {
       python: get("install.python"),
       command: get("install.command"),
       smoke: get("install.smoke"),
       timeout_s: get("install.timeout_s"),
+      timeout_ms: msOf(get("install.timeout_s")),
       path_symlink: get("install.path_symlink"),
     },
     units: { dir: get("units.dir"), allow: get("units.allow") },
@@ -149,6 +158,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       optional_units: get("restart.optional_units"),
       command: get("restart.command"),
       stop_grace_s: get("restart.stop_grace_s"),
+      stop_grace_ms: msOf(get("restart.stop_grace_s")),
     },
     probe: {
       url: get("probe.url"),
@@ -157,12 +167,14 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       key: get("probe.key"),
       attempts: get("probe.attempts"),
       backoff_s: get("probe.backoff_s"),
+      backoff_ms: msOf(get("probe.backoff_s")),
       soak_s: get("probe.soak_s"),
+      soak_ms: msOf(get("probe.soak_s")),
       identity: get("probe.identity"),
     },
     retry: {
-      failed_release_s:
-        failedRelease === "never" ? null : (parseDurationSeconds(failedRelease) ?? null),
+      failed_release_s: failedReleaseS,
+      failed_release_ms: failedReleaseS === null ? null : msOf(failedReleaseS),
       max_install_attempts: get("retry.max_install_attempts"),
     },
     limits: {

@@ -10,7 +10,7 @@
 import { recover } from "../agent/recover.js";
 import { type AppResult, appCycle } from "../agent/update.js";
 import type { Config } from "../config/types.js";
-import { isUpdaterError, oneLine } from "../errors.js";
+import { codeOf, isUpdaterError, oneLine } from "../errors.js";
 import type { AgentDeps } from "../host/deps.js";
 import { fileReport, sendPendingReports } from "../host/reports.js";
 import { lockHost } from "../host/trusted-dirs.js";
@@ -100,7 +100,7 @@ async function selfCycle(config: Config, deps: AgentDeps): Promise<SelfResult | 
     return await runSelfCycle(config, deps);
   } catch (error) {
     deps.log.error(
-      { component: "updater", code: isUpdaterError(error) ? error.code : "E_INTERNAL" },
+      { component: "updater", code: codeOf(error) },
       `Self-update check failed: ${oneLine(error)}`,
     );
     return null;

@@ -26,7 +26,7 @@ import cron, { type ScheduledTask } from "node-cron";
 import { recover } from "../agent/recover.js";
 import type { Config } from "../config/types.js";
 import { runUpdate } from "../cycle/run-update.js";
-import { isUpdaterError, oneLine } from "../errors.js";
+import { codeOf, oneLine } from "../errors.js";
 import type { AgentDeps } from "../host/deps.js";
 import { lockHost } from "../host/trusted-dirs.js";
 import { readReleaseFile } from "../layout/release-file.js";
@@ -102,7 +102,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
         `Cycle ended: ${result.status}.`,
       );
     } catch (error) {
-      const code = isUpdaterError(error) ? error.code : "E_INTERNAL";
+      const code = codeOf(error);
       if (code === "E_LOCKED") {
         // Held by a live process (stale locks are taken over): try again at the next slot.
         const line = oneLine(error);
@@ -216,7 +216,7 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
       deps.log.info({ cron: config.schedule.cron }, "Configuration reloaded.");
     } catch (error) {
       deps.log.error(
-        { code: isUpdaterError(error) ? error.code : "E_INTERNAL" },
+        { code: codeOf(error) },
         `Reload refused, keeping the running configuration: ${oneLine(error)}`,
       );
     }

@@ -7,7 +7,7 @@ import type { Config } from "../config/types.js";
 import { createHttpClient, type HttpClient } from "../http/tls.js";
 import type { Logger } from "../log.js";
 import type { PipelineDeps } from "../pipeline/context.js";
-import { failpointFrom } from "../pipeline/failpoints.js";
+import { type Failpoint, failpointFrom } from "../pipeline/failpoints.js";
 import type { RestartMode } from "../pipeline/steps/restart.js";
 import { findOnPath, systemctlAt } from "../process/systemctl.js";
 
@@ -28,7 +28,7 @@ export interface AgentDeps {
   sleep: (ms: number) => Promise<void>;
   env: AgentEnv;
   /** Set by the composition root from DECNET_UPDATER_FAILPOINT (see pipeline/failpoints.ts). */
-  failpoint?: (name: string) => void;
+  failpoint?: (name: Failpoint) => void;
 }
 
 /** restart.mode "auto": systemd when INVOCATION_ID is set and systemctl is on PATH. */
@@ -52,7 +52,7 @@ export function createFeedClient(config: Config): Promise<HttpClient> {
       serverName: config.feed.server_name,
       keyPrefix: "feed",
     },
-    { timeoutMs: config.feed.timeout_s * 1000 },
+    { timeoutMs: config.feed.timeout_ms },
   );
 }
 
@@ -64,7 +64,7 @@ export async function createPipelineDeps(
   const feedClient = await createFeedClient(config);
   const probeClient = await createHttpClient(
     { ca: config.probe.ca, cert: config.probe.cert, key: config.probe.key, keyPrefix: "probe" },
-    { timeoutMs: Math.max(1000, config.probe.backoff_s * 4000) },
+    { timeoutMs: Math.max(1000, config.probe.backoff_ms * 4) },
   ).catch(async (error) => {
     await feedClient.close();
     throw error;

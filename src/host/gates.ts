@@ -36,7 +36,7 @@ export function noteSightings(state: State, manifest: Manifest, now: Date): void
 
 export function minAgeGate(config: Config, state: State, target: Release, now: Date): GateVerdict {
   const label = `${target.version} (${target.sha.slice(0, 12)})`;
-  const minAge = config.pin.min_age_s;
+  const minAge = config.pin.min_age_ms;
   if (minAge === undefined)
     return { name: "min_age", open: true, reason: "pin.min_age is not set", opens_at: null };
   if (target.critical)
@@ -47,7 +47,7 @@ export function minAgeGate(config: Config, state: State, target: Release, now: D
       opens_at: null,
     };
   const firstSeen = Date.parse(state.first_seen[target.sha] ?? now.toISOString());
-  const ready = new Date(firstSeen + minAge * 1000);
+  const ready = new Date(firstSeen + minAge);
   const seen = new Date(firstSeen).toISOString();
   if (ready.getTime() <= now.getTime())
     return {

@@ -46,7 +46,7 @@ export interface CurrentManifest {
 
 /** Overall limit of one feed request: connect + idle timeouts bound a stall, this bounds a dribble. */
 export function requestDeadlineMs(config: Config): number {
-  return config.feed.timeout_s * 3000;
+  return config.feed.timeout_ms * 3;
 }
 
 /** What this host expects of any manifest from the feed of `config`, now (feed/accept.ts). */

@@ -56,11 +56,10 @@ export interface VerdictInput {
 }
 
 /** Shas marked failed that may not be retried yet at `now`. */
-export function blockedShas(state: State, retryAfterS: number | null, now: Date): Set<string> {
+export function blockedShas(state: State, retryAfterMs: number | null, now: Date): Set<string> {
   const blocked = new Set<string>();
   for (const [sha, mark] of Object.entries(state.failed_releases)) {
-    const due =
-      retryAfterS !== null && Date.parse(mark.marked_at) + retryAfterS * 1000 <= now.getTime();
+    const due = retryAfterMs !== null && Date.parse(mark.marked_at) + retryAfterMs <= now.getTime();
     if (!due) blocked.add(sha);
   }
   return blocked;
@@ -81,7 +80,7 @@ export function verdictOf(input: VerdictInput): Verdict {
     pin: config.pin,
     hostId: config.host_id,
     activeSha: input.activeSha,
-    blockedShas: blockedShas(state, config.retry.failed_release_s, now),
+    blockedShas: blockedShas(state, config.retry.failed_release_ms, now),
     force,
     ...(input.updater ? { updater: input.updater } : {}),
   });

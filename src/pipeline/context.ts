@@ -11,6 +11,7 @@ import type { InstallPaths, StatePaths } from "../layout/paths.js";
 import type { ReleaseInfo } from "../layout/release-file.js";
 import type { Logger } from "../log.js";
 import type { Systemctl } from "../process/systemctl.js";
+import type { Failpoint } from "./failpoints.js";
 import type { StepRecord } from "./step-record.js";
 import type { Downloaded } from "./steps/download.js";
 import type { PromoteRecord } from "./steps/promote.js";
@@ -29,7 +30,7 @@ export interface PipelineDeps {
   /** The mTLS client of the agent's health endpoint. */
   probeClient: HttpClient;
   /** SIGKILLs the process at a named point when the failpoint env var says so. */
-  failpoint: (name: string) => void;
+  failpoint: (name: Failpoint) => void;
 }
 
 export interface UpdateContext {

@@ -17,7 +17,9 @@ export const FAILPOINTS = [
   "before-report",
 ] as const;
 
-export function failpointFrom(value: string | undefined): (name: string) => void {
+export type Failpoint = (typeof FAILPOINTS)[number];
+
+export function failpointFrom(value: string | undefined): (name: Failpoint) => void {
   if (!value) return () => undefined;
   return (name) => {
     if (name === value) process.kill(process.pid, "SIGKILL");

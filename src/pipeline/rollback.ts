@@ -30,7 +30,7 @@ export async function rollbackUpdate(ctx: UpdateContext, deps: PipelineDeps): Pr
     if (deps.restartMode === "process") {
       await stopAgent({
         paths: install,
-        stopGraceMs: ctx.config.restart.stop_grace_s * 1000,
+        stopGraceMs: ctx.config.restart.stop_grace_ms,
         sleep: deps.sleep,
         monotonicMs: deps.monotonicMs,
         log: deps.log,

@@ -53,6 +53,7 @@ function installInput(ctx: UpdateContext): InstallInput {
     command: ctx.config.install.command,
     smoke: ctx.config.install.smoke,
     timeoutS: ctx.config.install.timeout_s,
+    timeoutMs: ctx.config.install.timeout_ms,
     placeholders: {
       venv: join(ctx.install.root, ctx.venvRelative),
       release: ctx.install.staging,
@@ -78,7 +79,7 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
       release: ctx.target,
       downloadsDir: ctx.state.downloads,
       maxDownloadBytes: ctx.config.limits.max_download_bytes,
-      timeoutMs: ctx.config.feed.timeout_s * 1000,
+      timeoutMs: ctx.config.feed.timeout_ms,
       log: deps.log,
       monotonicMs: deps.monotonicMs,
     });

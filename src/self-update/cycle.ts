@@ -187,7 +187,7 @@ async function installSelf(
         release: target,
         downloadsDir: paths.state.downloads,
         maxDownloadBytes: selfConfig.limits.max_download_bytes,
-        timeoutMs: selfConfig.feed.timeout_s * 1000,
+        timeoutMs: selfConfig.feed.timeout_ms,
         log: deps.log,
         monotonicMs: deps.monotonicMs,
       }),

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { DEFAULT_CONFIG_PATH } from "../../src/config/load.js";
-import { SCHEMA } from "../../src/config/schema.js";
+import { SCHEMA, type SchemaKey } from "../../src/config/schema.js";
 import { REPO } from "../helpers/cli.js";
 
 const UNITS = ["decnet-updater.service", "decnet-updater-oneshot.service", "decnet-updater.timer"];
@@ -132,7 +132,7 @@ describe("systemd-analyze verify", { skip: VERIFY_SKIP }, () => {
 });
 
 describe("the sandbox", () => {
-  const defaultOf = (key: string) => SCHEMA[key]?.default as string;
+  const defaultOf = (key: SchemaKey) => SCHEMA[key]?.default as string;
 
   for (const name of ["decnet-updater.service", "decnet-updater-oneshot.service"]) {
     test(`${name}: hardened, and every path the default config writes is writable`, async () => {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { StatusResult } from "../../cycle/status.js";
-import { isUpdaterError, oneLine } from "../../errors.js";
+import { codeOf, oneLine } from "../../errors.js";
 import { configPath } from "../context.js";
 import { exitCodeForError } from "../exit-codes.js";
 import { CONFIG_OPTION, printError, printJson, printLine } from "../output.js";
@@ -89,7 +89,7 @@ export function registerStatus(program: Command): void {
         if (options.json)
           printJson({
             error: oneLine(error),
-            code: isUpdaterError(error) ? error.code : "E_INTERNAL",
+            code: codeOf(error),
           });
         else printError(error);
         process.exitCode = exitCodeForError(error);

@@ -21,7 +21,9 @@ export interface InstallInput {
   python: string;
   command: readonly string[];
   smoke: readonly string[];
+  /** For the message ("timed out after N s"); timeoutMs is what runs. */
   timeoutS: number;
+  timeoutMs: number;
   placeholders: Placeholders;
 }
 
@@ -62,7 +64,7 @@ async function run(
   what: string,
   cwd = input.placeholders.release,
 ): Promise<CommandOutcome> {
-  const outcome = await runCommand(argv, { cwd, timeoutMs: input.timeoutS * 1000 });
+  const outcome = await runCommand(argv, { cwd, timeoutMs: input.timeoutMs });
   if (!outcome.ok) {
     // A full disk is the host's fault, not the release's: E_DISK never marks a
     // release failed. pip usually says so; `python -m venv` hides ensurepip's
