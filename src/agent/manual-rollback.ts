@@ -4,11 +4,12 @@
  * added go, the agent restarts and must probe healthy as the previous
  * release.
  *
- * Crash-safe like an update: the in-flight record (kind "rollback") is
- * written before the slots move and names the units to remove. Recovery
- * (recover.ts) then finishes what the operator asked for: a rollback that
- * stopped before the swap changed nothing and is reported as such; one that
- * stopped after it is carried through (venv, units, restart, probe) and
+ * It runs as rows of the one table (transitions.ts, MANUAL_ROLLBACK) through
+ * the one runner. Crash-safe like an update: the in-flight record (kind
+ * "rollback") is written before the slots move and names the units to
+ * remove. Recovery (recover.ts) then finishes what the operator asked for: a
+ * rollback that stopped before the swap changed nothing and is reported as
+ * such; one that stopped after it enters the table at `units` and is
  * reported under the same id.
  */
 import { readFile } from "node:fs/promises";
@@ -23,14 +24,15 @@ import { type InstallPaths, installPaths, statePaths } from "../layout/paths.js"
 import { type ReleaseInfo, readReleaseFile } from "../layout/release-file.js";
 import type { PipelineDeps } from "../pipeline/context.js";
 import { type InflightRecord, saveInflight } from "../pipeline/inflight.js";
+import { runMachine } from "../pipeline/machine.js";
 import { daemonReload, probe, restart } from "../pipeline/restart-and-probe.js";
 import type { StepRecord } from "../pipeline/step-record.js";
 import { swapSlots } from "../pipeline/steps/slots.js";
 import { planUnits, removeUnits, syncUnits } from "../pipeline/steps/units.js";
 import { slotVenv } from "../pipeline/steps/venvs.js";
-import { buildReport, type Report } from "../report/build.js";
+import { MANUAL_ROLLBACK, type ManualRollbackStep } from "../pipeline/transitions.js";
+import { type Report, reportOf } from "../report/build.js";
 import { loadState } from "../state/store.js";
-import { UPDATER_VERSION } from "../version.js";
 
 export type ManualRollbackStatus = "rolled_back" | "rollback_failed" | "failed";
 
@@ -41,23 +43,6 @@ export interface ManualRollbackOutcome {
   error: UpdaterError | null;
   steps: StepRecord[];
   report: Report;
-}
-
-/** Times one step into `steps`, failed or not. */
-async function timed(
-  steps: StepRecord[],
-  name: string,
-  monotonicMs: () => number,
-  work: () => Promise<void>,
-): Promise<void> {
-  const started = monotonicMs();
-  try {
-    await work();
-    steps.push({ name, ms: Math.round(monotonicMs() - started), ok: true });
-  } catch (error) {
-    steps.push({ name, ms: Math.round(monotonicMs() - started), ok: false });
-    throw error;
-  }
 }
 
 /**
@@ -148,57 +133,71 @@ export async function prepareRollback(
   };
 }
 
-/** The swap, with the record written first (do not reorder), then the rest. */
+/**
+ * The steps of the manual rollback's table (transitions.ts,
+ * MANUAL_ROLLBACK). From `units` on each is safe to run again: recovery
+ * enters the table there for a rollback that stopped after its swap.
+ */
+function rollbackRunners(
+  config: Config,
+  deps: PipelineDeps,
+): Record<ManualRollbackStep, (record: InflightRecord) => Promise<void>> {
+  const install = installPaths(config.install_dir);
+  return {
+    async rollback(record) {
+      await swapSlots(install);
+      deps.failpoint("mid-rollback");
+      await saveInflight(config.state_dir, { ...record, phase: "swapped" });
+      await pointSymlink(install.venvLink, record.venv);
+    },
+    async units(record) {
+      await pointSymlink(install.venvLink, record.venv);
+      const units = await planUnits(install.active, config.units.allow);
+      const changed = await syncUnits(units, config.units.dir);
+      const removed = await removeUnits(record.unit_removals ?? [], config.units.dir);
+      if (changed.length + removed > 0) await daemonReload(deps);
+    },
+    async restart(record) {
+      await saveInflight(config.state_dir, { ...record, phase: "restarted" });
+      await restart(config, install, deps);
+    },
+    async probe(record) {
+      const result = await probe(config, deps, record.target);
+      if (!result.healthy) throw new UpdaterError("E_PROBE", result.detail);
+    },
+  };
+}
+
+async function runRollbackTable(
+  config: Config,
+  deps: PipelineDeps,
+  record: InflightRecord,
+  from: ManualRollbackStep,
+): Promise<ManualRollbackOutcome> {
+  let error: UpdaterError | null = null;
+  const end = await runMachine(MANUAL_ROLLBACK, {
+    from,
+    ctx: record,
+    runners: rollbackRunners(config, deps),
+    steps: record.steps,
+    deps,
+    release: record.target,
+    failed: (_step, cause) => {
+      error = failure(cause);
+      return error;
+    },
+  });
+  return finish(config, deps, record, end, error);
+}
+
+/** The swap, with the record written first (do not reorder), then the rest of the table. */
 export async function runPreparedRollback(
   config: Config,
   deps: PipelineDeps,
   prepared: PreparedRollback,
 ): Promise<ManualRollbackOutcome> {
-  const install = installPaths(config.install_dir);
-  const { record } = prepared;
-  await saveInflight(config.state_dir, record);
-  try {
-    await timed(record.steps, "rollback", deps.monotonicMs, async () => {
-      await swapSlots(install);
-      deps.failpoint("mid-rollback");
-      await saveInflight(config.state_dir, { ...record, phase: "swapped" });
-      await pointSymlink(install.venvLink, record.venv);
-    });
-  } catch (error) {
-    return finish(config, deps, record, "rollback_failed", failure(error));
-  }
-  return carryThrough(config, deps, record);
-}
-
-/**
- * After the swap: `venv`, units, restart, probe. Also what recovery runs for
- * a rollback that stopped after its swap. Idempotent up to the restart.
- */
-export async function carryThrough(
-  config: Config,
-  deps: PipelineDeps,
-  record: InflightRecord,
-): Promise<ManualRollbackOutcome> {
-  const install = installPaths(config.install_dir);
-  try {
-    await pointSymlink(install.venvLink, record.venv);
-    await timed(record.steps, "units", deps.monotonicMs, async () => {
-      const units = await planUnits(install.active, config.units.allow);
-      const changed = await syncUnits(units, config.units.dir);
-      const removed = await removeUnits(record.unit_removals ?? [], config.units.dir);
-      if (changed.length + removed > 0) await daemonReload(deps);
-    });
-    await saveInflight(config.state_dir, { ...record, phase: "restarted" });
-    await timed(record.steps, "restart", deps.monotonicMs, () => restart(config, install, deps));
-    await timed(record.steps, "probe", deps.monotonicMs, async () => {
-      const result = await probe(config, deps, record.target);
-      if (!result.healthy) throw new UpdaterError("E_PROBE", result.detail);
-    });
-  } catch (error) {
-    return finish(config, deps, record, "rollback_failed", failure(error));
-  }
-  deps.failpoint("after-rollback");
-  return finish(config, deps, record, "rolled_back", null);
+  await saveInflight(config.state_dir, prepared.record);
+  return runRollbackTable(config, deps, prepared.record, "rollback");
 }
 
 /** Recovery of a manual rollback in flight (record.kind "rollback"), after finishSwap ran. */
@@ -222,7 +221,7 @@ export async function resumeRollback(
         "the manual rollback was interrupted before anything changed; run it again",
       ),
     );
-  return carryThrough(config, deps, record);
+  return runRollbackTable(config, deps, record, "units");
 }
 
 function failure(error: unknown): UpdaterError {
@@ -246,10 +245,8 @@ async function finish(
     { check: false, result: true, strict: true },
   );
   const from = record.from ? { sha: record.from.sha, version: record.from.version } : null;
-  const report = buildReport({
+  const report = reportOf(config, {
     id: record.report_id,
-    host_id: config.host_id,
-    updater_version: UPDATER_VERSION,
     status,
     from,
     to: record.target,

@@ -15,33 +15,24 @@ import { rm } from "node:fs/promises";
 import type { Config } from "../config/types.js";
 import { oneLine, UpdaterError } from "../errors.js";
 import { exists } from "../fs/exists.js";
-import { pointSymlink } from "../fs/symlink.js";
 import { type AgentDeps, createPipelineDeps } from "../host/deps.js";
 import { recordCycle } from "../host/record.js";
 import { fileReport } from "../host/reports.js";
 import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
+import type { UpdateContext } from "../pipeline/context.js";
 import {
   clearInflight,
   decodeUnitChanges,
   type InflightRecord,
   loadInflight,
 } from "../pipeline/inflight.js";
-import { daemonReload, probe, restart } from "../pipeline/restart-and-probe.js";
-import type { StepRecord } from "../pipeline/step-record.js";
-import { revertPromote } from "../pipeline/steps/promote.js";
-import {
-  commitRotation,
-  ensureCurrent,
-  finishSwap,
-  undoRotation,
-} from "../pipeline/steps/slots.js";
-import { revertUnits } from "../pipeline/steps/units.js";
-import { pruneVenvs } from "../pipeline/steps/venvs.js";
-import { buildReport, type Report } from "../report/build.js";
+import { runCycle } from "../pipeline/run-cycle.js";
+import { ensureCurrent, finishSwap, undoRotation } from "../pipeline/steps/slots.js";
+import { recoveryEntry } from "../pipeline/transitions.js";
+import { type Report, reportOf } from "../report/build.js";
 import { recordOutcome } from "../state/failures.js";
 import { loadState } from "../state/store.js";
-import { UPDATER_VERSION } from "../version.js";
 import { resumeRollback } from "./manual-rollback.js";
 
 export interface Recovery {
@@ -88,6 +79,48 @@ export async function recover(config: Config, deps: AgentDeps): Promise<Recovery
   return { actions, report };
 }
 
+const TERMINAL_STATUS = {
+  committed: "updated",
+  failed: "failed",
+  rolled_back: "rolled_back",
+  rollback_failed: "rollback_failed",
+} as const;
+
+/**
+ * The update's context rebuilt from its in-flight record, for the steps
+ * recovery may run (probe, rollback): they read only the target's sha and
+ * version, what ran before, and what the record says was changed.
+ */
+function contextOf(config: Config, record: InflightRecord): UpdateContext {
+  return {
+    config,
+    install: installPaths(config.install_dir),
+    state: statePaths(config.state_dir),
+    target: {
+      sha: record.target.sha,
+      version: record.target.version ?? record.target.sha,
+      url: "",
+      sha256: "",
+      size: 0,
+      rollout: { percent: 100 },
+    },
+    tarballUrl: "",
+    manifestSerial: record.manifest_serial ?? 0,
+    from: record.from,
+    venvRelative: record.venv,
+    units: [],
+    hadActive: record.had_active,
+    // the undo of a rotation is guarded by which slots exist: safe whether or not it happened
+    rotated: true,
+    // no venv flip was recorded: point it back at the previous release's anyway
+    promoteRecord: record.promote ?? { venvBefore: record.from?.venv ?? null },
+    unitChanges: decodeUnitChanges(record.unit_changes),
+    reportId: record.report_id,
+    startedAt: record.started_at,
+    steps: [...record.steps],
+  };
+}
+
 /** A manual rollback in flight: finished as the operator asked (manual-rollback.ts). */
 async function settleRollback(
   config: Config,
@@ -107,6 +140,14 @@ async function settleRollback(
   }
 }
 
+/**
+ * An update in flight, settled through the update's own table: it enters at
+ * the probe when the update had restarted the agent and its slot is live
+ * (healthy: commit), else at the rollback, which undoes exactly what the
+ * record says was changed (every undo is idempotent). Nothing here undoes by
+ * hand. A release rolled back here is not marked failed: a crash proves
+ * nothing about it.
+ */
 async function settle(
   config: Config,
   deps: AgentDeps,
@@ -114,78 +155,40 @@ async function settle(
   actions: string[],
 ): Promise<Report> {
   const install = installPaths(config.install_dir);
-  const pipelineDeps = await createPipelineDeps(config, deps);
-  const steps: StepRecord[] = [...record.steps];
   const target = record.target;
   const from = record.from;
   let status: "updated" | "rolled_back" | "rollback_failed" | "failed";
-  let error: unknown = new UpdaterError(
-    "E_IO",
-    `the updater stopped during the update (phase ${record.phase}); recovered at the next start`,
-  );
-  const started = deps.monotonicMs();
+  let error: unknown;
+  const active = await readReleaseFile(install.active);
+  // The update's own slot (its id), not only its sha: a --force reinstall has the same sha.
+  const entry = recoveryEntry(record.phase, active?.update_id === record.report_id);
+  const ctx = contextOf(config, record);
+  const pipelineDeps = await createPipelineDeps(config, deps);
   try {
-    const active = await readReleaseFile(install.active);
-    // The update's own slot (its id), not only its sha: a --force reinstall has the same sha.
-    const newIsActive = active?.update_id === record.report_id;
-    if (newIsActive && record.phase === "restarted") {
-      const health = await probe(config, pipelineDeps, {
-        sha: target.sha,
-        version: target.version,
-      });
-      if (health.healthy) {
-        await commitRotation(install);
-        await pruneVenvs(install);
-        actions.push(`committed ${target.version}: it was restarted and answers healthy`);
-        steps.push({ name: "probe", ms: Math.round(deps.monotonicMs() - started), ok: true });
-        status = "updated";
-        error = null;
-        return finish();
-      }
-      error = new UpdaterError("E_PROBE", `after an interruption: ${health.detail}`);
-    }
-    // Roll back whatever the record says was changed; every undo is idempotent.
-    await undoRotation(install, record.report_id);
-    if (record.promote) await revertPromote(install, record.promote);
-    else if (from?.venv) await pointSymlink(install.venvLink, from.venv);
-    const unitChanges = decodeUnitChanges(record.unit_changes);
-    if (unitChanges.length > 0) {
-      await revertUnits(unitChanges, config.units.dir);
-      await daemonReload(pipelineDeps);
-    }
-    if (!record.had_active || !from) {
+    const outcome = await runCycle(ctx, pipelineDeps, { from: entry });
+    status = TERMINAL_STATUS[outcome.terminal];
+    // A first install has nothing to come back to; stopped inside the rotation, nothing went live.
+    if (status === "rolled_back" && (!record.had_active || !from || record.phase === "rotating"))
       status = "failed";
-      actions.push("undid an interrupted first install");
-      return finish();
-    }
-    await restart(config, install, pipelineDeps);
-    const health = await probe(config, pipelineDeps, { sha: from.sha, version: from.version });
-    steps.push({
-      name: "rollback",
-      ms: Math.round(deps.monotonicMs() - started),
-      ok: health.healthy,
-    });
-    if (!health.healthy) {
-      status = "rollback_failed";
-      error = new UpdaterError(
-        "E_ROLLBACK",
-        `after an interruption the previous release is not healthy: ${health.detail}`,
-      );
-    } else {
-      // Stopped inside the rotation: nothing of the new release went live.
-      status = record.phase === "rotating" ? "failed" : "rolled_back";
-    }
-    actions.push(`rolled back ${target.version} after an interruption (${status})`);
-    return finish();
-  } catch (failure) {
-    status = "rollback_failed";
-    error = new UpdaterError("E_ROLLBACK", `recovery failed: ${oneLine(failure)}`, {
-      cause: failure,
-    });
-    return finish();
+    error =
+      outcome.rollbackError ??
+      outcome.error ??
+      (status === "updated"
+        ? null
+        : new UpdaterError(
+            "E_IO",
+            `the updater stopped during the update (phase ${record.phase}); recovered at the next start`,
+          ));
   } finally {
     await pipelineDeps.close();
   }
+  actions.push(
+    status === "updated"
+      ? `committed ${target.version}: it was restarted and answers healthy`
+      : `rolled back ${target.version} after an interruption (${status})`,
+  );
+  const steps = ctx.steps;
+  return finish();
 
   async function finish(): Promise<Report> {
     const paths = statePaths(config.state_dir);
@@ -205,10 +208,8 @@ async function settle(
       { now: deps.now(), status, error, serial: record.manifest_serial },
       { check: false, result: true, strict: true },
     );
-    return buildReport({
+    return reportOf(config, {
       id: record.report_id,
-      host_id: config.host_id,
-      updater_version: UPDATER_VERSION,
       status,
       from: from ? { sha: from.sha, version: from.version } : null,
       to: { sha: target.sha, version: target.version },

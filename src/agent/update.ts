@@ -20,7 +20,7 @@ import { pathsOf, trialStarts } from "../layout/self-paths.js";
 import type { UpdateContext } from "../pipeline/context.js";
 import { type CycleOutcome, runCycle, type StepRecord } from "../pipeline/run-cycle.js";
 import { chooseVenv } from "../pipeline/steps/venvs.js";
-import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
+import { type ReleaseRef, type Report, type ReportStatus, reportOf } from "../report/build.js";
 import {
   type CycleVerdict,
   countBackoff,
@@ -28,7 +28,6 @@ import {
   recordOutcome,
 } from "../state/failures.js";
 import { loadState, type State, saveState } from "../state/store.js";
-import { UPDATER_VERSION } from "../version.js";
 import { runPreflight } from "./preflight.js";
 
 export type UpdateStatus = Exclude<ReportStatus, "warning"> | "up_to_date" | "held";
@@ -95,9 +94,7 @@ export async function appCycle(
       await fileReport(
         config,
         deps,
-        buildReport({
-          host_id: config.host_id,
-          updater_version: UPDATER_VERSION,
+        reportOf(config, {
           status: "failed",
           from: null,
           to: null,
@@ -126,10 +123,8 @@ export async function appCycle(
     stderr: string | null,
     id?: string,
   ): Report =>
-    buildReport({
+    reportOf(config, {
       ...(id ? { id } : {}),
-      host_id: config.host_id,
-      updater_version: UPDATER_VERSION,
       status,
       from,
       to,

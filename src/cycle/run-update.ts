@@ -19,13 +19,12 @@ import { installPaths, statePaths } from "../layout/paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { writeMetrics } from "../metrics/textfile.js";
 import { clearInflight } from "../pipeline/inflight.js";
-import { buildReport, type Report } from "../report/build.js";
+import { type Report, reportOf } from "../report/build.js";
 import { pendingReports } from "../report/outbox.js";
 import { runSelfCycle, type SelfResult } from "../self-update/cycle.js";
 import { updaterMetrics } from "../self-update/status.js";
 import { commitTrial, settleFailedTrial } from "../self-update/trial.js";
 import { loadState, StateMovedAside } from "../state/store.js";
-import { UPDATER_VERSION } from "../version.js";
 
 export type { UpdateStatus } from "../agent/update.js";
 
@@ -119,9 +118,7 @@ async function publishMetrics(config: Config, path: string): Promise<void> {
 
 function stateReport(config: Config, deps: AgentDeps, error: unknown): Report {
   const now = deps.now().toISOString();
-  return buildReport({
-    host_id: config.host_id,
-    updater_version: UPDATER_VERSION,
+  return reportOf(config, {
     status: "failed",
     from: null,
     to: null,

@@ -6,9 +6,8 @@
  */
 import type { Config } from "../config/types.js";
 import { statePaths } from "../layout/paths.js";
-import { buildReport, type Report } from "../report/build.js";
+import { type Report, reportOf } from "../report/build.js";
 import { loadState, saveState } from "../state/store.js";
-import { UPDATER_VERSION } from "../version.js";
 import { certificateFindings, certificateWarnings } from "./certificates.js";
 import type { AgentDeps } from "./deps.js";
 
@@ -38,9 +37,7 @@ export async function withCertificateWarnings(
   if (report) return { ...report, warnings };
   const at = now.toISOString();
   return {
-    ...buildReport({
-      host_id: config.host_id,
-      updater_version: UPDATER_VERSION,
+    ...reportOf(config, {
       status: "warning",
       from: null,
       to: null,

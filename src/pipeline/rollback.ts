@@ -47,7 +47,6 @@ export async function rollbackUpdate(ctx: UpdateContext, deps: PipelineDeps): Pr
       `the previous release ${ctx.from.version ?? ctx.from.sha} is not healthy either: ${result.detail}`,
     );
   }
-  deps.failpoint("after-rollback");
 }
 
 export function rollbackFailure(error: unknown): UpdaterError {

@@ -1,25 +1,18 @@
 /**
- * The runner: executes steps in the order TRANSITIONS gives, times each one
- * for the report and the log, and stops at a terminal state. It holds no
- * update logic of its own.
+ * The update's run: the update's table through the one runner (machine.ts),
+ * and what each end leaves to do.
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { fsError, isUpdaterError, type UpdaterError } from "../errors.js";
+import type { UpdaterError } from "../errors.js";
 import type { PipelineDeps, UpdateContext } from "./context.js";
+import { runMachine } from "./machine.js";
 import { rollbackFailure } from "./rollback.js";
 import type { StepRecord } from "./step-record.js";
 import { STEP_RUNNERS } from "./step-runners.js";
 import { commitRotation } from "./steps/slots.js";
 import { pruneVenvs } from "./steps/venvs.js";
-import {
-  FIRST_STEP,
-  isTerminal,
-  type StepEvent,
-  type StepName,
-  type Terminal,
-  TRANSITIONS,
-} from "./transitions.js";
+import { STEPS, type StepName, type Terminal, UPDATE } from "./transitions.js";
 
 export type { StepRecord } from "./step-record.js";
 
@@ -33,52 +26,49 @@ export interface CycleOutcome {
   stderr: string | null;
 }
 
-function asUpdaterError(error: unknown, step: StepName): UpdaterError {
-  return isUpdaterError(error) ? error : fsError(error, step);
-}
-
-export async function runCycle(ctx: UpdateContext, deps: PipelineDeps): Promise<CycleOutcome> {
-  const steps = ctx.steps;
+/**
+ * Runs the update's table (transitions.ts, UPDATE) from its first step, or
+ * from `from` when recovery enters it part way, then finishes what its end
+ * asks: a failure before rotation drops the staged slot and venv, a commit
+ * drops the release kept behind prev and the venvs no slot uses.
+ */
+export async function runCycle(
+  ctx: UpdateContext,
+  deps: PipelineDeps,
+  options: { from?: StepName } = {},
+): Promise<CycleOutcome> {
   let rollbackError: UpdaterError | null = null;
-  let step: StepName = FIRST_STEP;
-  for (;;) {
-    const started = deps.monotonicMs();
-    let event: StepEvent = "ok";
-    try {
-      await STEP_RUNNERS[step](ctx, deps);
-    } catch (error) {
-      event = "fail";
-      if (step === "rollback") rollbackError = rollbackFailure(error);
-      else ctx.error = asUpdaterError(error, step);
-    }
-    const ms = Math.round(deps.monotonicMs() - started);
-    steps.push({ name: step, ms, ok: event === "ok" });
-    const fields = { step, ms, sha: ctx.target.sha, version: ctx.target.version };
-    if (event === "ok") deps.log.info(fields, `Step ${step} done.`);
-    else
-      deps.log.error(
-        { ...fields, code: (rollbackError ?? ctx.error)?.code },
-        `Step ${step} failed: ${(step === "rollback" ? rollbackError : ctx.error)?.message}`,
-      );
-
-    const next = TRANSITIONS[step][event];
-    if (!isTerminal(next)) {
-      step = next;
-      continue;
-    }
-    if (next === "failed") await discardStaged(ctx);
-    if (next === "committed") {
-      await commitRotation(ctx.install);
-      await pruneVenvs(ctx.install);
-    }
-    return {
-      terminal: next,
-      steps,
-      error: ctx.error ?? null,
-      rollbackError,
-      stderr: ctx.stderrTail ?? null,
-    };
+  const runners = Object.fromEntries(
+    STEPS.map((step) => [step, (c: UpdateContext) => STEP_RUNNERS[step](c, deps)]),
+  ) as Record<StepName, (c: UpdateContext) => Promise<void>>;
+  const terminal = await runMachine(UPDATE, {
+    ...(options.from ? { from: options.from } : {}),
+    ctx,
+    runners,
+    steps: ctx.steps,
+    deps,
+    release: { sha: ctx.target.sha, version: ctx.target.version },
+    failed: (step, error) => {
+      if (step !== "rollback") {
+        ctx.error = error;
+        return error;
+      }
+      rollbackError = rollbackFailure(error);
+      return rollbackError;
+    },
+  });
+  if (terminal === "failed") await discardStaged(ctx);
+  if (terminal === "committed") {
+    await commitRotation(ctx.install);
+    await pruneVenvs(ctx.install);
   }
+  return {
+    terminal,
+    steps: ctx.steps,
+    error: ctx.error ?? null,
+    rollbackError,
+    stderr: ctx.stderrTail ?? null,
+  };
 }
 
 /** Before rotation nothing live changed: drop the staging slot and the new venv. */

@@ -84,7 +84,6 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
       monotonicMs: deps.monotonicMs,
     });
     ctx.downloaded = result;
-    deps.failpoint("after-download");
   },
 
   async verify(ctx) {
@@ -97,7 +96,7 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
     );
   },
 
-  async extract(ctx, deps) {
+  async extract(ctx, _deps) {
     await rm(ctx.install.staging, { recursive: true, force: true });
     await extractRelease(ctx.tarball as string, ctx.install.staging, {
       maxEntries: ctx.config.limits.max_entries,
@@ -105,12 +104,10 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
     });
     // Refuse a release that ships a unit it may not install before anything live changes.
     ctx.units = await planUnits(ctx.install.staging, ctx.config.units.allow);
-    deps.failpoint("after-extract");
   },
 
-  async install(ctx, deps) {
+  async install(ctx, _deps) {
     await withStderr(ctx, () => installRelease(installInput(ctx)));
-    deps.failpoint("after-install");
   },
 
   async smoke(ctx) {
@@ -137,10 +134,9 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
     ctx.rotated = true;
     await rotateSlots(ctx.install, () => deps.failpoint("mid-rotate"));
     await persistInflight(ctx, "rotated");
-    deps.failpoint("after-rotate");
   },
 
-  async promote(ctx, deps) {
+  async promote(ctx, _deps) {
     await adoptLegacyVenv(ctx.install, ctx.from?.sha ?? null);
     // What `venv` pointed at is on disk before it flips, so a crash right after can undo it.
     ctx.promoteRecord = { venvBefore: await readLinkOrNull(ctx.install.venvLink) };
@@ -151,7 +147,6 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
       ctx.config.install.path_symlink,
     );
     await persistInflight(ctx, "promoted");
-    deps.failpoint("after-promote");
   },
 
   async units(ctx, deps) {
@@ -160,13 +155,11 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
     await persistInflight(ctx, "units");
     ctx.unitChanges = await syncUnits(ctx.units, ctx.config.units.dir);
     if (ctx.unitChanges.length > 0) await daemonReload(deps);
-    deps.failpoint("after-units");
   },
 
   async restart(ctx, deps) {
     await persistInflight(ctx, "restarted");
     await restart(ctx.config, ctx.install, deps);
-    deps.failpoint("after-restart");
   },
 
   async probe(ctx, deps) {

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { oneLine } from "../errors.js";
+import { UPDATER_VERSION } from "../version.js";
 
 export type ReportStatus =
   | "updated"
@@ -39,13 +40,23 @@ export interface Report {
   warnings?: string[];
 }
 
-export function buildReport(
-  fields: Omit<Report, "id" | "error"> & { error: unknown; id?: string },
-): Report {
-  const { error, id, ...rest } = fields;
+/** What a cycle ended with, as every kind of cycle gives it: an update, a recovery, a manual rollback, the updater's own. */
+export type Outcome = Omit<Report, "id" | "error" | "host_id" | "updater_version" | "stderr"> & {
+  /** Fixed when the cycle started, so a cycle settled by recovery reports under the same id. */
+  id?: string;
+  error: unknown;
+  stderr?: string | null;
+};
+
+/** The one way a report is made from an outcome: the host's identity and this updater's version added, the error on one line. */
+export function reportOf(host: { host_id: string }, outcome: Outcome): Report {
+  const { error, id, stderr, ...rest } = outcome;
   return {
     id: id ?? randomUUID(),
+    host_id: host.host_id,
+    updater_version: UPDATER_VERSION,
     ...rest,
     error: error === null || error === undefined ? null : oneLine(error),
+    stderr: stderr ?? null,
   };
 }

@@ -24,9 +24,11 @@ import { fileReport } from "../host/reports.js";
 import { SAYS } from "../host/verdict.js";
 import { writeReleaseFile } from "../layout/release-file.js";
 import { pathsOf, type SelfPaths, trialStarts } from "../layout/self-paths.js";
+import { runMachine } from "../pipeline/machine.js";
 import { downloadRelease, verifyDownload } from "../pipeline/steps/download.js";
 import { extractRelease } from "../pipeline/steps/extract.js";
 import { rotateSlots, undoRotation } from "../pipeline/steps/slots.js";
+import { SELF_INSTALL, type SelfInstallStep } from "../pipeline/transitions.js";
 import type { ReleaseRef } from "../report/build.js";
 import { countBackoff, recordFailure } from "../state/failures.js";
 import { loadState, type State } from "../state/store.js";
@@ -152,11 +154,19 @@ export async function runSelfCycle(config: Config, deps: AgentDeps): Promise<Sel
   return { status: "installed", from, to, reason, restart: true };
 }
 
+/** What the updater's install knows as its steps run. */
+interface SelfInstall {
+  downloaded?: Awaited<ReturnType<typeof downloadRelease>>;
+  tarball?: string;
+  rotateStarted?: number;
+}
+
 /**
- * Download, verify, extract, check, then the flip: `trial` is written
- * before `current` moves, so the new release never starts uncounted. (If
- * the flip never happens, the old release counts one start and commits
- * itself: harmless.)
+ * Download, verify, extract, check, then the flip, as the rows of one table
+ * (transitions.ts, SELF_INSTALL) through the one runner: `trial` is written
+ * before `current` moves, so the new release never starts uncounted. (If the
+ * flip never happens, the old release counts one start and commits itself:
+ * harmless.) Throws the failure of the step that failed.
  */
 async function installSelf(
   selfConfig: Config,
@@ -165,51 +175,40 @@ async function installSelf(
   inflight: SelfInflight,
   deps: AgentDeps,
 ): Promise<void> {
-  const timed = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
-    const started = deps.monotonicMs();
-    try {
-      const value = await work();
-      inflight.steps.push({ name, ms: Math.round(deps.monotonicMs() - started), ok: true });
-      return value;
-    } catch (error) {
-      inflight.steps.push({ name, ms: Math.round(deps.monotonicMs() - started), ok: false });
-      throw error;
-    }
-  };
   const url = releaseFileUrl(selfConfig.feed.url, target.url);
-  const client = await createFeedClient(selfConfig);
-  let downloaded: Awaited<ReturnType<typeof downloadRelease>>;
-  try {
-    downloaded = await timed("download", () =>
-      downloadRelease({
-        client,
-        url,
-        release: target,
-        downloadsDir: paths.state.downloads,
-        maxDownloadBytes: selfConfig.limits.max_download_bytes,
-        timeoutMs: selfConfig.feed.timeout_ms,
-        log: deps.log,
-        monotonicMs: deps.monotonicMs,
-      }),
-    );
-  } finally {
-    await client.close();
-  }
-  const tarball = await timed("verify", () =>
-    verifyDownload(downloaded, target, paths.state.downloads, url),
-  );
   const staging = paths.install.staging;
-  try {
-    await timed("extract", async () => {
+  const runners: Record<SelfInstallStep, (ctx: SelfInstall) => Promise<void>> = {
+    async download(ctx) {
+      const client = await createFeedClient(selfConfig);
+      try {
+        ctx.downloaded = await downloadRelease({
+          client,
+          url,
+          release: target,
+          downloadsDir: paths.state.downloads,
+          maxDownloadBytes: selfConfig.limits.max_download_bytes,
+          timeoutMs: selfConfig.feed.timeout_ms,
+          log: deps.log,
+          monotonicMs: deps.monotonicMs,
+        });
+      } finally {
+        await client.close();
+      }
+    },
+    async verify(ctx) {
+      if (!ctx.downloaded) throw new UpdaterError("E_DIGEST", "nothing was downloaded to verify");
+      ctx.tarball = await verifyDownload(ctx.downloaded, target, paths.state.downloads, url);
+    },
+    async extract(ctx) {
       await rm(staging, { recursive: true, force: true });
-      await extractRelease(tarball, staging, {
+      await extractRelease(ctx.tarball as string, staging, {
         maxEntries: selfConfig.limits.max_entries,
         maxUnpackedBytes: selfConfig.limits.max_unpacked_bytes,
       });
       await checkUpdaterRelease(staging, target);
-    });
-    const rotateStarted = deps.monotonicMs();
-    await timed("rotate", async () => {
+    },
+    async rotate() {
+      const rotateStarted = deps.monotonicMs();
       await writeReleaseFile(staging, {
         sha: target.sha,
         version: target.version,
@@ -236,10 +235,23 @@ async function installSelf(
         throw error;
       }
       await fsyncDir(paths.install.root);
-    });
-  } catch (error) {
+    },
+  };
+  let failure: UpdaterError | null = null;
+  const end = await runMachine(SELF_INSTALL, {
+    ctx: {},
+    runners,
+    steps: inflight.steps,
+    deps: { log: deps.log, monotonicMs: deps.monotonicMs, failpoint: () => undefined },
+    release: target,
+    failed: (_step, error) => {
+      failure = error;
+      return error;
+    },
+  });
+  if (end === "failed") {
     await rm(staging, { recursive: true, force: true });
-    throw error;
+    throw failure ?? new UpdaterError("E_IO", "the updater's install failed");
   }
 }
 

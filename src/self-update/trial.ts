@@ -23,7 +23,7 @@ import { fileReport } from "../host/reports.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { pathsOf, type SelfPaths, TRIAL_STARTS, trialStarts } from "../layout/self-paths.js";
 import { commitRotation } from "../pipeline/steps/slots.js";
-import { buildReport, type ReleaseRef, type Report, type ReportStatus } from "../report/build.js";
+import { type ReleaseRef, type Report, type ReportStatus, reportOf } from "../report/build.js";
 import { recordOutcome } from "../state/failures.js";
 import { checkRecord, countUpdate, loadState, saveState } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
@@ -66,11 +66,9 @@ export function selfReport(
   inflight: SelfInflight,
   outcome: { status: ReportStatus; error: unknown; steps: SelfInflight["steps"]; now: Date },
 ): Report {
-  return buildReport({
+  return reportOf(config, {
     id: inflight.report_id,
     component: "updater",
-    host_id: config.host_id,
-    updater_version: UPDATER_VERSION,
     status: outcome.status,
     from: inflight.from,
     to: inflight.to,

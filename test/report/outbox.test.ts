@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createHttpClient, type HttpClient } from "../../src/http/tls.js";
 import { createLogger } from "../../src/log.js";
-import { buildReport, type Report } from "../../src/report/build.js";
+import { type Report, reportOf } from "../../src/report/build.js";
 import { flushOutbox, writeToOutbox } from "../../src/report/outbox.js";
 import { startMtlsServer } from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
@@ -35,19 +35,20 @@ after(async () => {
 });
 
 function report(finishedAt: string): Report {
-  return buildReport({
-    host_id: "h",
-    updater_version: "0.1.0",
-    status: "updated",
-    from: null,
-    to: { sha: "abc1234", version: "1.0.0" },
-    manifest_serial: 1,
-    started_at: finishedAt,
-    finished_at: finishedAt,
-    steps: [],
-    error: null,
-    stderr: null,
-  });
+  return reportOf(
+    { host_id: "h" },
+    {
+      status: "updated",
+      from: null,
+      to: { sha: "abc1234", version: "1.0.0" },
+      manifest_serial: 1,
+      started_at: finishedAt,
+      finished_at: finishedAt,
+      steps: [],
+      error: null,
+      stderr: null,
+    },
+  );
 }
 
 const readBody = (req: IncomingMessage) =>
