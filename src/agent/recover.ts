@@ -27,7 +27,7 @@ import {
   type InflightRecord,
   loadInflight,
 } from "../pipeline/inflight.js";
-import { runCycle } from "../pipeline/run-cycle.js";
+import { runCycle, statusOfTerminal } from "../pipeline/run-cycle.js";
 import { ensureCurrent, finishSwap, undoRotation } from "../pipeline/steps/slots.js";
 import { recoveryEntry } from "../pipeline/transitions.js";
 import { type Report, reportOf } from "../report/build.js";
@@ -78,13 +78,6 @@ export async function recover(config: Config, deps: AgentDeps): Promise<Recovery
     deps.log.warn({ step: "recover", actions }, "Recovered from an interrupted run.");
   return { actions, report };
 }
-
-const TERMINAL_STATUS = {
-  committed: "updated",
-  failed: "failed",
-  rolled_back: "rolled_back",
-  rollback_failed: "rollback_failed",
-} as const;
 
 /**
  * The update's context rebuilt from its in-flight record, for the steps
@@ -166,7 +159,7 @@ async function settle(
   const pipelineDeps = await createPipelineDeps(config, deps);
   try {
     const outcome = await runCycle(ctx, pipelineDeps, { from: entry });
-    status = TERMINAL_STATUS[outcome.terminal];
+    status = statusOfTerminal(outcome.terminal);
     // A first install has nothing to come back to; stopped inside the rotation, nothing went live.
     if (status === "rolled_back" && (!record.had_active || !from || record.phase === "rotating"))
       status = "failed";

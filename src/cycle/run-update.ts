@@ -7,8 +7,9 @@
  * metrics textfile rewritten whatever happened.
  */
 
+import type { AppResult } from "../agent/app-result.js";
 import { recover } from "../agent/recover.js";
-import { type AppResult, appCycle } from "../agent/update.js";
+import { appCycle } from "../agent/update.js";
 import type { Config } from "../config/types.js";
 import { codeOf, isUpdaterError, oneLine } from "../errors.js";
 import type { AgentDeps } from "../host/deps.js";
@@ -26,7 +27,7 @@ import { updaterMetrics } from "../self-update/status.js";
 import { commitTrial, settleFailedTrial } from "../self-update/trial.js";
 import { loadState, StateMovedAside } from "../state/store.js";
 
-export type { UpdateStatus } from "../agent/update.js";
+export type { UpdateStatus } from "../agent/app-result.js";
 
 export interface UpdateResult extends AppResult {
   /** The updater's own cycle, which runs after DECNET's (SPEC section 12). */

@@ -16,6 +16,13 @@ import { STEPS, type StepName, type Terminal, UPDATE } from "./transitions.js";
 
 export type { StepRecord } from "./step-record.js";
 
+/** What each end of the update's table is called in state.json and reports. */
+export function statusOfTerminal(
+  terminal: Terminal,
+): "updated" | "failed" | "rolled_back" | "rollback_failed" {
+  return terminal === "committed" ? "updated" : terminal;
+}
+
 export interface CycleOutcome {
   terminal: Terminal;
   steps: StepRecord[];
