@@ -12,9 +12,9 @@
  */
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
-import { createFeedClient } from "../../dist/src/agent/deps.js";
 import { commandContext } from "../../dist/src/cli/context.js";
 import { runUpdate } from "../../dist/src/cycle/run-update.js";
+import { createFeedClient } from "../../dist/src/host/deps.js";
 import { boundedGet } from "../../dist/src/http/get.js";
 
 const [configFile, countText] = process.argv.slice(2);
