@@ -1,6 +1,7 @@
 /** Restart the agent, then probe it for the release it should now run. Shared by update and rollback. */
 import type { Config } from "../config/types.js";
 import type { InstallPaths } from "../layout/paths.js";
+import { unitState } from "../process/systemctl.js";
 import type { PipelineDeps } from "./context.js";
 import { expandArgv } from "./placeholders.js";
 import { type ProbeResult, probeHealth } from "./steps/probe.js";
@@ -29,12 +30,17 @@ export async function restart(
   });
 }
 
-export function probe(
+/**
+ * Probes the agent; in systemd mode an unhealthy answer also says what
+ * systemd makes of the agent's unit ("failed (start-limit-hit)"), which is
+ * often why nothing answers.
+ */
+export async function probe(
   config: Config,
   deps: PipelineDeps,
   expect: { sha: string; version: string | null },
 ): Promise<ProbeResult> {
-  return probeHealth({
+  const result = await probeHealth({
     client: deps.probeClient,
     url: config.probe.url,
     attempts: config.probe.attempts,
@@ -46,6 +52,12 @@ export function probe(
     monotonicMs: deps.monotonicMs,
     log: deps.log,
   });
+  const unit = config.restart.units[0];
+  if (result.healthy || deps.restartMode !== "systemd" || !deps.systemctl || !unit) return result;
+  return {
+    ...result,
+    detail: `${result.detail}; ${unit} is ${await unitState(deps.systemctl, unit)}`,
+  };
 }
 
 /** daemon-reload after unit files changed, in systemd mode only (process mode still syncs the files). */

@@ -92,6 +92,8 @@ describe("update in systemd mode, with a fixture systemctl", {
     assert.equal(result.json.status, "updated");
     assert.deepEqual(await calls(), [
       "daemon-reload",
+      // a unit a crash loop left in "failed (start-limit-hit)" would refuse the restart
+      "reset-failed decnet-agent.service",
       "restart decnet-agent.service",
       "show -p MainPID --value decnet-agent.service",
     ]);
@@ -116,9 +118,14 @@ describe("update in systemd mode, with a fixture systemctl", {
     assert.equal(result.json.status, "rolled_back");
     assert.deepEqual(await calls(), [
       "daemon-reload", // v2's units written
+      "reset-failed decnet-agent.service",
       "restart decnet-agent.service",
       "show -p MainPID --value decnet-agent.service",
+      // the probe failed: the unit's state for the error line, and whether systemd shuts down
+      "show decnet-agent.service --property=LoadState,ActiveState,Result,NRestarts,StartLimitBurst",
+      "is-system-running",
       "daemon-reload", // v1's units restored
+      "reset-failed decnet-agent.service",
       "restart decnet-agent.service",
       "show -p MainPID --value decnet-agent.service",
     ]);

@@ -4,7 +4,9 @@
  * systemd mode: `systemctl restart` for each of restart.units in order (the
  * first must succeed), then the optional units best-effort. Restarting
  * through systemctl keeps the unit's capabilities and cgroup; the agent's
- * MainPID goes into agent.pid for operators.
+ * MainPID goes into agent.pid for operators. Each restart follows a
+ * `systemctl reset-failed`: a release whose agent crash-looped into the
+ * unit's start limit leaves it refusing starts, the rollback's included.
  *
  * process mode (hosts without systemd): SIGTERM the pid in agent.pid, SIGKILL
  * after restart.stop_grace_s, then start restart.command detached in its own
@@ -17,7 +19,7 @@ import { UpdaterError } from "../../errors.js";
 import { writeFileAtomic } from "../../fs/atomic.js";
 import type { InstallPaths } from "../../layout/paths.js";
 import type { Logger } from "../../log.js";
-import type { Systemctl } from "../../process/systemctl.js";
+import { type Systemctl, unitState } from "../../process/systemctl.js";
 
 export type RestartMode = "systemd" | "process";
 
@@ -48,17 +50,17 @@ async function restartUnits(input: RestartInput): Promise<void> {
   if (!systemctl)
     throw new UpdaterError("E_RESTART", "restart.mode is systemd but systemctl is not on PATH");
   for (const [index, unit] of input.units.entries()) {
-    const result = await systemctl.run(["restart", unit]);
+    const result = await restartUnit(systemctl, unit);
     if (!result.ok && index === 0) {
       throw new UpdaterError(
         "E_RESTART",
-        `systemctl restart ${unit} failed: ${result.stderr.split("\n")[0] || "no output"}`,
+        `systemctl restart ${unit} failed, the unit is ${await unitState(systemctl, unit)}: ${result.stderr.split("\n")[0] || "no output"}`,
       );
     }
     if (!result.ok) input.log.warn({ step: "restart", unit }, `systemctl restart ${unit} failed.`);
   }
   for (const unit of input.optionalUnits) {
-    const result = await systemctl.run(["restart", unit]);
+    const result = await restartUnit(systemctl, unit);
     if (!result.ok)
       input.log.info({ step: "restart", unit }, `Optional unit ${unit} did not restart.`);
   }
@@ -68,6 +70,12 @@ async function restartUnits(input: RestartInput): Promise<void> {
     if (pid.ok && /^[1-9]\d*$/.test(pid.stdout))
       await writeFileAtomic(input.paths.agentPid, `${pid.stdout}\n`);
   }
+}
+
+/** reset-failed (its answer does not matter: a unit that is not failed, or not loaded, refuses it), then restart. */
+async function restartUnit(systemctl: Systemctl, unit: string): ReturnType<Systemctl["run"]> {
+  await systemctl.run(["reset-failed", unit]);
+  return systemctl.run(["restart", unit]);
 }
 
 /** Stops the agent of `install_dir`. Idempotent: no pid file or a dead pid is success. */
