@@ -31,6 +31,10 @@ export async function commandContext(
     import("../pipeline/failpoints.js"),
   ]);
   const config = await loadConfig(configPath(option));
+  // The daemon's readiness goes from it alone: pip, the probe and systemctl must not inherit the
+  // socket (the unit is NotifyAccess=all, so whatever they sent would count).
+  const notifySocket = process.env.NOTIFY_SOCKET;
+  delete process.env.NOTIFY_SOCKET;
   const log = createLogger(
     config.log.level,
     logTo,
@@ -50,6 +54,7 @@ export async function commandContext(
       DECNET_UPDATER_FAILPOINT: process.env.DECNET_UPDATER_FAILPOINT,
       DECNET_UPDATER_LAUNCHER: process.env.DECNET_UPDATER_LAUNCHER,
       DECNET_UPDATER_INSTALL_DIR: process.env.DECNET_UPDATER_INSTALL_DIR,
+      NOTIFY_SOCKET: notifySocket,
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { AgentEnv } from "../../host/deps.js";
 import { configPath } from "../context.js";
 import { exitCodeForError } from "../exit-codes.js";
+import { heldSignals } from "../held-signals.js";
 import { CONFIG_OPTION, printError } from "../output.js";
 
 export function registerRun(program: Command): void {
@@ -12,7 +13,7 @@ export function registerRun(program: Command): void {
     .option(...CONFIG_OPTION)
     .addHelpText(
       "after",
-      "\nSignals: SIGTERM/SIGINT stop (after the current update), SIGHUP reloads the configuration.\nExit codes: 0 stopped, 1 error at start, 75 another daemon runs, 64 usage,\n99 a new updater release was installed: start again (under systemd; off systemd it re-executes itself).",
+      "\nSignals: SIGTERM/SIGINT stop (an update not yet rotated is abandoned, one rotated finishes first), SIGHUP reloads the configuration.\nExit codes: 0 stopped, 1 error at start, 75 another daemon runs, 64 usage,\n99 a new updater release was installed: start again (under systemd; off systemd it re-executes itself).",
     )
     .action(async (options: { config?: string }) => {
       const { loadConfig } = await import("../../config/load.js");
@@ -27,7 +28,7 @@ export function registerRun(program: Command): void {
           config: context.config,
           reload: () => loadConfig(configPath(options.config)),
           deps: context,
-          signals: process,
+          signals: heldSignals,
         });
       } catch (error) {
         printError(error);

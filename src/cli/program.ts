@@ -1,0 +1,67 @@
+/**
+ * decnet-updater's command line: argv -> command -> exit code (SPEC section 7).
+ * Usage errors exit 64; every other outcome is set by the command itself.
+ * Loaded by main.ts once the signals are held.
+ */
+import { Command, CommanderError } from "commander";
+import { UPDATER_VERSION } from "../version.js";
+import { registerCheck } from "./commands/check.js";
+import { registerClear } from "./commands/clear.js";
+import { registerKeygen } from "./commands/keygen.js";
+import { registerPlan } from "./commands/plan.js";
+import { registerPublish } from "./commands/publish.js";
+import { registerRollback } from "./commands/rollback.js";
+import { registerRun } from "./commands/run.js";
+import { registerStatus } from "./commands/status.js";
+import { registerUpdate } from "./commands/update.js";
+import { EXIT } from "./exit-codes.js";
+import { printError } from "./output.js";
+
+export function buildProgram(): Command {
+  const program = new Command("decnet-updater")
+    .description("Pull-based, signed update agent for DECNET worker hosts.")
+    .version(UPDATER_VERSION, "--version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .showHelpAfterError("(run with --help for usage)")
+    // Program options only before the command: `publish --version 1.2.3` is the release's version.
+    .enablePositionalOptions()
+    .exitOverride();
+  registerRun(program);
+  registerCheck(program);
+  registerUpdate(program);
+  registerPlan(program);
+  registerRollback(program);
+  registerStatus(program);
+  registerClear(program);
+  registerKeygen(program);
+  registerPublish(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  // Nothing this program (or pip under it) creates as root may be writable by
+  // group or others, whatever umask it was started with (docs/security.md).
+  process.umask(process.umask() | 0o022);
+  const program = buildProgram();
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp({ error: true });
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      const clean = ["commander.helpDisplayed", "commander.version", "commander.help"].includes(
+        error.code,
+      );
+      process.exitCode = clean ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    printError(error);
+    process.exitCode = EXIT.error;
+  }
+}
+
+await main(process.argv);
