@@ -38,6 +38,8 @@ export type ErrorCode =
   | "E_CLOCK"
   | "E_UNSAFE_PATH"
   | "E_IO"
+  /** A cycle cut short by a stop request or the system's shutdown (exit 75: the next run finishes it). */
+  | "E_STOPPED"
   /** Not thrown: what a failure that is no UpdaterError (a bug) is called in --json and logs. */
   | "E_INTERNAL";
 

@@ -9,7 +9,8 @@ import type { StepRecord } from "../pipeline/step-record.js";
 import type { ReleaseRef, Report, ReportStatus } from "../report/build.js";
 import type { State } from "../state/store.js";
 
-export type UpdateStatus = Exclude<ReportStatus, "warning"> | "up_to_date" | "held";
+/** interrupted: stopped part way (a stop before rotation, a shutdown after it); nothing is reported yet. */
+export type UpdateStatus = Exclude<ReportStatus, "warning"> | "up_to_date" | "held" | "interrupted";
 
 export interface AppResult {
   status: UpdateStatus;
@@ -37,6 +38,8 @@ export const EXIT_OF: Record<UpdateStatus, number> = {
   failed: 1,
   rolled_back: 2,
   rollback_failed: 3,
+  // EX_TEMPFAIL, as for a lock another instance holds: nothing to do now, the next run finishes it
+  interrupted: 75,
 };
 
 /** The app cycle's line in state.json: last check and last result, and the metrics counters. */

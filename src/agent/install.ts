@@ -6,11 +6,11 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config/types.js";
-import { type ErrorCode, oneLine } from "../errors.js";
+import { type ErrorCode, oneLine, UpdaterError } from "../errors.js";
 import { releaseFileUrl } from "../feed/urls.js";
 import type { Decided } from "../host/decide.js";
 import { type AgentDeps, createPipelineDeps } from "../host/deps.js";
-import { noteUpdate } from "../host/gates.js";
+import { forgetUpdate, noteUpdate } from "../host/gates.js";
 import { installPaths, type StatePaths } from "../layout/paths.js";
 import type { UpdateContext } from "../pipeline/context.js";
 import { type CycleOutcome, runCycle, statusOfTerminal } from "../pipeline/run-cycle.js";
@@ -60,6 +60,10 @@ export async function installTarget(input: InstallInput): Promise<AppResult> {
     ms: Math.round(deps.monotonicMs() - preflightStarted),
     ok: checked.failure === null,
   };
+  const stepFields = { step: "preflight", ms: preflightStep.ms, sha: to.sha, version: to.version };
+  if (checked.failure)
+    deps.log.error({ ...stepFields, code: checked.failure.code }, "Step preflight failed.");
+  else deps.log.info(stepFields, "Step preflight done.");
   if (checked.failure) {
     const failure = checked.failure;
     deps.log.error(
@@ -90,7 +94,8 @@ export async function installTarget(input: InstallInput): Promise<AppResult> {
     };
   }
   // Counted before anything runs, so a crash mid-update still uses up its share of the budget.
-  noteUpdate(state, deps.now());
+  const countedAt = deps.now();
+  noteUpdate(state, countedAt);
   await saveState(paths.state, state);
   const install = installPaths(config.install_dir);
   const pipelineDeps = await createPipelineDeps(config, deps);
@@ -123,8 +128,14 @@ export async function installTarget(input: InstallInput): Promise<AppResult> {
   } finally {
     await pipelineDeps.close();
   }
+  const settled = statusOfTerminal(outcome.terminal);
+  if (settled === "interrupted") {
+    // A stop before rotation is not the release's fault and not an update done: not marked, not counted.
+    if (outcome.terminal === "abandoned") forgetUpdate(state, countedAt);
+    return interrupted(input, outcome, [fetchStep, preflightStep, ...outcome.steps]);
+  }
   // A first install that failed after rotation has nothing to roll back to: it failed.
-  let status = statusOfTerminal(outcome.terminal);
+  let status = settled;
   if (status === "rolled_back" && from === null) status = "failed";
   const failure = outcome.rollbackError ?? outcome.error;
   const steps = [fetchStep, preflightStep, ...outcome.steps];
@@ -161,5 +172,54 @@ export async function installTarget(input: InstallInput): Promise<AppResult> {
     report: report(status, steps, failure, outcome.stderr, reportId),
     exitCode: EXIT_OF[status],
     manifestSerial: manifest.serial,
+  };
+}
+
+/**
+ * A cycle cut short: stopped before rotation (abandoned: the staged slot is
+ * gone, the next cycle tries again) or by the system's shutdown after it (the
+ * in-flight record stays; the next start restarts, probes and reports it
+ * under the cycle's id). Nothing is marked and no report is sent now.
+ */
+async function interrupted(
+  input: InstallInput,
+  outcome: CycleOutcome,
+  steps: StepRecord[],
+): Promise<AppResult> {
+  const { deps, paths, state, decided, from, to } = input;
+  const cause = outcome.rollbackError ?? outcome.error;
+  const error =
+    outcome.terminal === "abandoned"
+      ? new UpdaterError(
+          "E_STOPPED",
+          `stopped before anything live changed (the process was asked to stop); ${to.version} is tried again at the next cycle`,
+        )
+      : new UpdaterError(
+          "E_STOPPED",
+          `the system is shutting down${cause ? ` (${oneLine(cause)})` : ""}; the next start restarts the agent, probes ${to.version} and reports it`,
+        );
+  deps.log.warn(
+    { code: error.code, sha: to.sha, version: to.version },
+    `Update: ${error.message}.`,
+  );
+  await record(paths.state, state, {
+    now: deps.now(),
+    status: "interrupted",
+    error,
+    serial: decided.manifest.serial,
+  });
+  return {
+    status: "interrupted",
+    verdict: decided.verdict.word,
+    reason: decided.verdict.reason,
+    from,
+    to,
+    error: oneLine(error),
+    code: error.code,
+    stderr: null,
+    steps,
+    report: null,
+    exitCode: EXIT_OF.interrupted,
+    manifestSerial: decided.manifest.serial,
   };
 }

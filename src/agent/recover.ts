@@ -72,7 +72,7 @@ export async function recover(config: Config, deps: AgentDeps): Promise<Recovery
     await fileReport(config, deps, report, () => clearInflight(config.state_dir));
   } else if (inflight) {
     report = await settle(config, deps, inflight, actions);
-    await fileReport(config, deps, report, () => clearInflight(config.state_dir));
+    if (report) await fileReport(config, deps, report, () => clearInflight(config.state_dir));
   }
   if (actions.length > 0)
     deps.log.warn({ step: "recover", actions }, "Recovered from an interrupted run.");
@@ -136,17 +136,19 @@ async function settleRollback(
 /**
  * An update in flight, settled through the update's own table: it enters at
  * the probe when the update had restarted the agent and its slot is live
- * (healthy: commit), else at the rollback, which undoes exactly what the
- * record says was changed (every undo is idempotent). Nothing here undoes by
- * hand. A release rolled back here is not marked failed: a crash proves
- * nothing about it.
+ * (healthy: commit), at the restart when the system's shutdown interrupted
+ * it there, else at the rollback, which undoes exactly what the record says
+ * was changed (every undo is idempotent). Nothing here undoes by hand. A
+ * release rolled back here is not marked failed: a crash proves nothing
+ * about it. Null when the system shuts down again meanwhile: the record
+ * stays for the start after.
  */
 async function settle(
   config: Config,
   deps: AgentDeps,
   record: InflightRecord,
   actions: string[],
-): Promise<Report> {
+): Promise<Report | null> {
   const install = installPaths(config.install_dir);
   const target = record.target;
   const from = record.from;
@@ -159,7 +161,13 @@ async function settle(
   const pipelineDeps = await createPipelineDeps(config, deps);
   try {
     const outcome = await runCycle(ctx, pipelineDeps, { from: entry });
-    status = statusOfTerminal(outcome.terminal);
+    if (outcome.terminal === "interrupted") {
+      actions.push(`left ${target.version}, interrupted by a shutdown again, to the next start`);
+      return null;
+    }
+    const settled = statusOfTerminal(outcome.terminal);
+    if (settled === "interrupted") throw new Error("recovery entered the update before rotation");
+    status = settled;
     // A first install has nothing to come back to; stopped inside the rotation, nothing went live.
     if (status === "rolled_back" && (!record.had_active || !from || record.phase === "rotating"))
       status = "failed";

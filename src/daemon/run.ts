@@ -5,9 +5,12 @@
  * when `run_on_start` or when this updater release is on trial (it commits
  * in a cycle).
  *
- * SIGTERM/SIGINT: idle, it stops at once; during a cycle it lets the update
- * finish (commit or rollback) and then stops. SIGHUP reloads and
- * re-validates the configuration; a bad one is logged and the old one kept.
+ * SIGTERM/SIGINT: idle, it stops at once; during a cycle, an update that has
+ * not rotated yet is abandoned (pip or the download is cut off; nothing is
+ * marked, the next start tries again), one that has finishes (commit or
+ * rollback), and then it stops. SIGHUP reloads and re-validates the
+ * configuration; a bad one is logged and the old one kept. Under systemd
+ * (Type=notify) it says READY=1 once it listens for all three.
  * The daemon holds `daemon.lock` for its life (a second `run` exits 75) and
  * the cycle lock only during cycles, so an operator's one-off `update` or
  * `clear` still works between them.
@@ -29,20 +32,28 @@ import { runUpdate } from "../cycle/run-update.js";
 import { codeOf, oneLine } from "../errors.js";
 import type { AgentDeps } from "../host/deps.js";
 import { lockHost } from "../host/trusted-dirs.js";
+import { warnUnwritable } from "../host/writable-paths.js";
 import { readReleaseFile } from "../layout/release-file.js";
 import { pathsOf, trialStarts } from "../layout/self-paths.js";
+import { notifyReady } from "../process/sd-notify.js";
 import { runningRelease } from "../self-update/running.js";
 import { removeDaemonInfo, writeDaemonInfo } from "../state/daemon-info.js";
 import { hostPhaseMs, splaySpanMs } from "./phase.js";
 import { type DaemonAction, type DaemonEvent, type DaemonState, nextState } from "./states.js";
+
+/** Where the daemon's signals come from (cli/held-signals.ts in the program; an emitter in tests). */
+export interface SignalSource {
+  on(name: "SIGHUP" | "SIGTERM" | "SIGINT", listener: () => void): unknown;
+  off(name: "SIGHUP" | "SIGTERM" | "SIGINT", listener: () => void): unknown;
+}
 
 export interface DaemonInput {
   config: Config;
   /** Loads the configuration again (SIGHUP). */
   reload: () => Promise<Config>;
   deps: AgentDeps;
-  /** Where the signals come from (the process; a test may pass an emitter). */
-  signals: Pick<NodeJS.Process, "on" | "off">;
+  /** Where the signals come from (the held signals of cli/held-signals.ts; a test may pass an emitter). */
+  signals: SignalSource;
 }
 
 export { EXIT_RESTART } from "./states.js";
@@ -55,7 +66,9 @@ async function ownSlotSha(config: Config, deps: AgentDeps): Promise<string | nul
 }
 
 export async function runDaemon(input: DaemonInput): Promise<number> {
-  const { deps } = input;
+  // Aborted by SIGTERM/SIGINT: the cycle in progress gives up if it has not rotated yet.
+  const stopping = new AbortController();
+  const deps: AgentDeps = { ...input.deps, stop: stopping.signal };
   let config = input.config;
   const daemonLock = await lockHost(config, "daemon.lock");
   const startedAs = await ownSlotSha(config, deps);
@@ -196,7 +209,13 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
   const stop = (signal: string) => {
     if (state.name === "stopped") return;
     const busy = state.name === "running";
-    deps.log.info({ signal, busy }, busy ? "Stopping after the current cycle." : "Stopping.");
+    deps.log.info(
+      { signal, busy },
+      busy
+        ? "Stopping: an update not yet rotated is abandoned, one rotated finishes first."
+        : "Stopping.",
+    );
+    stopping.abort();
     void dispatch({ type: "stop" });
   };
   const onTerm = () => stop("SIGTERM");
@@ -224,6 +243,9 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
   input.signals.on("SIGTERM", onTerm);
   input.signals.on("SIGINT", onInt);
   input.signals.on("SIGHUP", onHup);
+  const notReady = await notifyReady(deps.env);
+  if (notReady) deps.log.warn({}, `Could not tell systemd the daemon is ready: ${notReady}.`);
+  await warnUnwritable(config, deps.log);
 
   try {
     deps.log.info(

@@ -9,7 +9,7 @@ import type { Logger } from "../log.js";
 import type { PipelineDeps } from "../pipeline/context.js";
 import { type Failpoint, failpointFrom } from "../pipeline/failpoints.js";
 import type { RestartMode } from "../pipeline/steps/restart.js";
-import { findOnPath, systemctlAt } from "../process/systemctl.js";
+import { findOnPath, systemctlAt, systemShuttingDown } from "../process/systemctl.js";
 
 export interface AgentEnv {
   PATH?: string | undefined;
@@ -19,6 +19,8 @@ export interface AgentEnv {
   /** Exported by the launcher (launcher/decnet-updater-launch), for self-update. */
   DECNET_UPDATER_LAUNCHER?: string | undefined;
   DECNET_UPDATER_INSTALL_DIR?: string | undefined;
+  /** Set by systemd for a Type=notify service: where READY=1 goes (process/sd-notify.ts). */
+  NOTIFY_SOCKET?: string | undefined;
 }
 
 export interface AgentDeps {
@@ -29,6 +31,8 @@ export interface AgentDeps {
   env: AgentEnv;
   /** Set by the composition root from DECNET_UPDATER_FAILPOINT (see pipeline/failpoints.ts). */
   failpoint?: (name: Failpoint) => void;
+  /** Aborted when the process was asked to stop: a cycle gives up before rotation (PipelineDeps.stop). */
+  stop?: AbortSignal;
 }
 
 /** restart.mode "auto": systemd when INVOCATION_ID is set and systemctl is on PATH. */
@@ -70,16 +74,20 @@ export async function createPipelineDeps(
     throw error;
   });
   const restart = await resolveRestart(config, deps.env);
+  const systemctl = restart.systemctl ? systemctlAt(restart.systemctl) : null;
   return {
     log: deps.log,
     now: deps.now,
     monotonicMs: deps.monotonicMs,
     sleep: deps.sleep,
     restartMode: restart.mode,
-    systemctl: restart.systemctl ? systemctlAt(restart.systemctl) : null,
+    systemctl,
     feedClient,
     probeClient,
     failpoint: failpointFrom(deps.env.DECNET_UPDATER_FAILPOINT),
+    ...(deps.stop ? { stop: deps.stop } : {}),
+    shuttingDown: async () =>
+      restart.mode === "systemd" && systemctl !== null && (await systemShuttingDown(systemctl)),
     async close() {
       await Promise.all([feedClient.close(), probeClient.close()]);
     },

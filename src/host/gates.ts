@@ -136,6 +136,13 @@ export function noteUpdate(state: State, now: Date): void {
   state.update_times = [...recentUpdates(state, now), now.toISOString()];
 }
 
+/** Takes back the update noteUpdate counted at `at` (one stopped before anything live changed). */
+export function forgetUpdate(state: State, at: Date): void {
+  const stamp = at.toISOString();
+  const index = state.update_times.lastIndexOf(stamp);
+  if (index >= 0) state.update_times.splice(index, 1);
+}
+
 /**
  * The gate that holds back an update the decision wants, or undefined when
  * none does (or the decision is not an update). `update`, `check` and `plan`

@@ -11,7 +11,12 @@ export interface Deadline {
   clear(): void;
 }
 
-export function deadline(ms: number): Deadline {
+/**
+ * `cancel` (a stop request) aborts the deadline's signal too. Not
+ * AbortSignal.any(): a long-lived source (the daemon's stop signal) would
+ * keep a dependent signal per request; here the listener goes with `clear`.
+ */
+export function deadline(ms: number, cancel?: AbortSignal): Deadline {
   const controller = new AbortController();
   const timer = setTimeout(
     () =>
@@ -21,5 +26,14 @@ export function deadline(ms: number): Deadline {
     ms,
   );
   timer.unref(); // a pending deadline must not keep a finished CLI alive
-  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+  const onCancel = () => controller.abort(cancel?.reason);
+  if (cancel?.aborted) onCancel();
+  else cancel?.addEventListener("abort", onCancel, { once: true });
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer);
+      cancel?.removeEventListener("abort", onCancel);
+    },
+  };
 }

@@ -24,6 +24,8 @@ export interface GetOptions {
   what: string;
   /** Bytes the response body buffers before it pauses the connection (undici's default 64 KiB). */
   highWaterMark?: number;
+  /** Aborts the request when aborted (a stop request), as the deadline does. */
+  cancel?: AbortSignal;
 }
 
 export type ResponseBody = Dispatcher.ResponseData["body"];
@@ -50,7 +52,7 @@ export async function withGet<T>(
   options: GetOptions,
   consume: (response: OkResponse) => Promise<T>,
 ): Promise<T> {
-  const timer = deadline(options.deadlineMs);
+  const timer = deadline(options.deadlineMs, options.cancel);
   const { signal } = timer;
   let current = url;
   try {

@@ -31,6 +31,14 @@ export interface PipelineDeps {
   probeClient: HttpClient;
   /** SIGKILLs the process at a named point when the failpoint env var says so. */
   failpoint: (name: Failpoint) => void;
+  /**
+   * Aborted when the process was asked to stop (SIGTERM, SIGINT): the steps
+   * before rotation give up (a download or pip is cut off) and the cycle is
+   * abandoned; from rotation on the update finishes.
+   */
+  stop?: AbortSignal;
+  /** Whether the init system is shutting down (systemd mode: `is-system-running` says "stopping"). */
+  shuttingDown?: () => Promise<boolean>;
 }
 
 export interface UpdateContext {

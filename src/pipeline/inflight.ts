@@ -23,6 +23,8 @@ export type InflightPhase =
   | "promoted"
   | "units"
   | "restarted"
+  // the system shut down during the restart or the probe: recovery restarts the agent and probes
+  | "interrupted"
   | "rolling_back";
 
 export interface InflightRecord {

@@ -9,7 +9,7 @@ import type { PipelineDeps, UpdateContext } from "./context.js";
 import { runMachine } from "./machine.js";
 import { rollbackFailure } from "./rollback.js";
 import type { StepRecord } from "./step-record.js";
-import { STEP_RUNNERS } from "./step-runners.js";
+import { persistInflight, STEP_RUNNERS } from "./step-runners.js";
 import { commitRotation } from "./steps/slots.js";
 import { pruneVenvs } from "./steps/venvs.js";
 import { STEPS, type StepName, type Terminal, UPDATE } from "./transitions.js";
@@ -19,8 +19,9 @@ export type { StepRecord } from "./step-record.js";
 /** What each end of the update's table is called in state.json and reports. */
 export function statusOfTerminal(
   terminal: Terminal,
-): "updated" | "failed" | "rolled_back" | "rollback_failed" {
-  return terminal === "committed" ? "updated" : terminal;
+): "updated" | "failed" | "rolled_back" | "rollback_failed" | "interrupted" {
+  if (terminal === "committed") return "updated";
+  return terminal === "abandoned" ? "interrupted" : terminal;
 }
 
 export interface CycleOutcome {
@@ -36,8 +37,10 @@ export interface CycleOutcome {
 /**
  * Runs the update's table (transitions.ts, UPDATE) from its first step, or
  * from `from` when recovery enters it part way, then finishes what its end
- * asks: a failure before rotation drops the staged slot and venv, a commit
- * drops the release kept behind prev and the venvs no slot uses.
+ * asks: a failure or a stop before rotation drops the staged slot and venv,
+ * a commit drops the release kept behind prev and the venvs no slot uses,
+ * an update the shutdown interrupted leaves its in-flight record to the
+ * next start.
  */
 export async function runCycle(
   ctx: UpdateContext,
@@ -64,7 +67,10 @@ export async function runCycle(
       return rollbackError;
     },
   });
-  if (terminal === "failed") await discardStaged(ctx);
+  if (terminal === "failed" || terminal === "abandoned") await discardStaged(ctx);
+  // The next start's recovery restarts the agent and probes it; an interrupted rollback it finishes.
+  if (terminal === "interrupted" && ctx.steps.at(-1)?.name !== "rollback")
+    await persistInflight(ctx, "interrupted");
   if (terminal === "committed") {
     await commitRotation(ctx.install);
     await pruneVenvs(ctx.install);

@@ -47,8 +47,9 @@ export async function persistInflight(ctx: UpdateContext, phase: InflightPhase):
   });
 }
 
-function installInput(ctx: UpdateContext): InstallInput {
+function installInput(ctx: UpdateContext, deps: PipelineDeps): InstallInput {
   return {
+    ...(deps.stop ? { stop: deps.stop } : {}),
     python: ctx.config.install.python,
     command: ctx.config.install.command,
     smoke: ctx.config.install.smoke,
@@ -80,6 +81,7 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
       downloadsDir: ctx.state.downloads,
       maxDownloadBytes: ctx.config.limits.max_download_bytes,
       timeoutMs: ctx.config.feed.timeout_ms,
+      ...(deps.stop ? { stop: deps.stop } : {}),
       log: deps.log,
       monotonicMs: deps.monotonicMs,
     });
@@ -106,12 +108,12 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
     ctx.units = await planUnits(ctx.install.staging, ctx.config.units.allow);
   },
 
-  async install(ctx, _deps) {
-    await withStderr(ctx, () => installRelease(installInput(ctx)));
+  async install(ctx, deps) {
+    await withStderr(ctx, () => installRelease(installInput(ctx, deps)));
   },
 
-  async smoke(ctx) {
-    await withStderr(ctx, () => smokeTest(installInput(ctx)));
+  async smoke(ctx, deps) {
+    await withStderr(ctx, () => smokeTest(installInput(ctx, deps)));
   },
 
   async rotate(ctx, deps) {

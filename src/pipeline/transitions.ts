@@ -18,6 +18,17 @@ export interface Machine<Step extends string, End extends string> {
   rows: Record<Step, Record<StepEvent, Step | End>>;
   ends: readonly End[];
   failpointAfter: Partial<Record<Step, Failpoint>>;
+  /**
+   * Where a stop request (SIGTERM, SIGINT) ends the table: before a step
+   * named here, or when it failed under the stop. Steps not named run on.
+   */
+  onStop?: Partial<Record<Step, End>>;
+  /**
+   * Where a failure while the system shuts down ends the table instead of
+   * the step's "fail" row: the init system refuses restarts then, so the
+   * failure says nothing about the release, and the next start finishes.
+   */
+  onShutdown?: Partial<Record<Step, End>>;
 }
 export const STEPS = [
   "download",
@@ -35,7 +46,18 @@ export const STEPS = [
 
 export type StepName = (typeof STEPS)[number];
 export type StepEvent = "ok" | "fail";
-export type Terminal = "committed" | "failed" | "rolled_back" | "rollback_failed";
+/**
+ * abandoned: stopped before anything live changed (nothing marked or
+ * counted; the next cycle tries again). interrupted: the system shut down
+ * after rotation; the in-flight record stays for the next start's recovery.
+ */
+export type Terminal =
+  | "committed"
+  | "failed"
+  | "rolled_back"
+  | "rollback_failed"
+  | "abandoned"
+  | "interrupted";
 
 export const TRANSITIONS: Record<StepName, Record<StepEvent, StepName | Terminal>> = {
   download: { ok: "verify", fail: "failed" },
@@ -56,7 +78,15 @@ export const FIRST_STEP: StepName = "download";
 export const UPDATE: Machine<StepName, Terminal> = {
   first: FIRST_STEP,
   rows: TRANSITIONS,
-  ends: ["committed", "failed", "rolled_back", "rollback_failed"],
+  ends: ["committed", "failed", "rolled_back", "rollback_failed", "abandoned", "interrupted"],
+  onStop: {
+    download: "abandoned",
+    verify: "abandoned",
+    extract: "abandoned",
+    install: "abandoned",
+    smoke: "abandoned",
+  },
+  onShutdown: { restart: "interrupted", probe: "interrupted", rollback: "interrupted" },
   failpointAfter: {
     download: "after-download",
     extract: "after-extract",
@@ -71,11 +101,17 @@ export const UPDATE: Machine<StepName, Terminal> = {
 
 /**
  * Where recovery enters the update's table: an update that had restarted
- * the agent, and whose slot is live, is probed (healthy: it commits); any
- * other is rolled back from what the record says it changed.
+ * the agent, and whose slot is live, is probed (healthy: it commits); one
+ * the system's shutdown interrupted restarts the agent first; any other is
+ * rolled back from what the record says it changed.
  */
-export function recoveryEntry(phase: string, ownSlotLive: boolean): "probe" | "rollback" {
-  return phase === "restarted" && ownSlotLive ? "probe" : "rollback";
+export function recoveryEntry(
+  phase: string,
+  ownSlotLive: boolean,
+): "restart" | "probe" | "rollback" {
+  if (!ownSlotLive) return "rollback";
+  if (phase === "interrupted") return "restart";
+  return phase === "restarted" ? "probe" : "rollback";
 }
 
 export const MANUAL_ROLLBACK_STEPS = ["rollback", "units", "restart", "probe"] as const;

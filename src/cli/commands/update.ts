@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { heldSignals } from "../held-signals.js";
 import { CONFIG_OPTION, failCommand, printJson, printLine, shortRef } from "../output.js";
 
 export function registerUpdate(program: Command): void {
@@ -10,14 +11,25 @@ export function registerUpdate(program: Command): void {
     .option("--force", "reinstall even when the sha matches; ignore failed-release marks")
     .addHelpText(
       "after",
-      "\nExit codes: 0 updated, up to date or held; 1 failed, nothing changed; 2 rolled back, previous release healthy;\n3 rollback failed, the host needs an operator; 64 usage.",
+      "\nSignals: SIGTERM/SIGINT before rotation abandon the update (nothing changed, exit 75); after it the update finishes.\nExit codes: 0 updated, up to date or held; 1 failed, nothing changed; 2 rolled back, previous release healthy;\n3 rollback failed, the host needs an operator; 64 usage; 75 another instance holds the lock, or the update was\ninterrupted (a stop before rotation; a shutdown after it, which the next start finishes).",
     )
     .action(async (options: { config?: string; json?: boolean; force?: boolean }) => {
       const { commandContext } = await import("../context.js");
       const { runUpdate } = await import("../../cycle/run-update.js");
+      // SIGTERM/SIGINT: before rotation the update is abandoned (exit 75), after it it finishes.
+      const stopping = new AbortController();
+      const onStop = () => stopping.abort();
+      heldSignals.on("SIGTERM", onStop);
+      heldSignals.on("SIGINT", onStop);
       try {
         const context = await commandContext(options.config);
-        const result = await runUpdate(context.config, context, { force: options.force === true });
+        const { warnUnwritable } = await import("../../host/writable-paths.js");
+        await warnUnwritable(context.config, context.log);
+        const result = await runUpdate(
+          context.config,
+          { ...context, stop: stopping.signal },
+          { force: options.force === true },
+        );
         if (options.json) {
           printJson({
             status: result.status,

@@ -26,6 +26,8 @@ export interface DownloadInput {
   maxDownloadBytes: number;
   /** Connect/idle timeout of the feed, ms; the deadline grows with the size. */
   timeoutMs: number;
+  /** Aborted on a stop request: the download is cut off (the cycle is abandoned). */
+  stop?: AbortSignal;
   log: Logger;
   /** Monotonic milliseconds, for progress lines. */
   monotonicMs: () => number;
@@ -92,7 +94,13 @@ export async function downloadRelease(input: DownloadInput): Promise<Downloaded>
   try {
     await withGet(
       input.url,
-      { client: input.client, deadlineMs, what: "tarball", highWaterMark: CHUNK_BYTES },
+      {
+        client: input.client,
+        deadlineMs,
+        what: "tarball",
+        highWaterMark: CHUNK_BYTES,
+        ...(input.stop ? { cancel: input.stop } : {}),
+      },
       async (response) => {
         if (response.contentLength !== undefined && response.contentLength > limit) {
           discard(response.body);

@@ -25,6 +25,8 @@ export interface InstallInput {
   timeoutS: number;
   timeoutMs: number;
   placeholders: Placeholders;
+  /** Aborted on a stop request: the running command is terminated (the cycle is abandoned). */
+  stop?: AbortSignal;
 }
 
 /** Carries the failing command's stderr tail for the report. */
@@ -64,7 +66,11 @@ async function run(
   what: string,
   cwd = input.placeholders.release,
 ): Promise<CommandOutcome> {
-  const outcome = await runCommand(argv, { cwd, timeoutMs: input.timeoutMs });
+  const outcome = await runCommand(argv, {
+    cwd,
+    timeoutMs: input.timeoutMs,
+    ...(input.stop ? { signal: input.stop } : {}),
+  });
   if (!outcome.ok) {
     // A full disk is the host's fault, not the release's: E_DISK never marks a
     // release failed. pip usually says so; `python -m venv` hides ensurepip's
