@@ -17,7 +17,7 @@ const EXAMPLE_VALUES: Record<string, unknown> = {
   "feed.trusted_keys": ["/etc/decnet/updater/master.pub"],
   "pin.version": "~1.2",
   "pin.sha": "a9a86c94e1",
-  "metrics.textfile": "/var/lib/node_exporter/textfile_collector/decnet_updater.prom",
+  "metrics.textfile": "/var/lib/prometheus/node-exporter/decnet_updater.prom",
   "self_update.feed_url": "https://master.decnet.example:8443/updater-feed/",
   "self_update.trusted_keys": ["/etc/decnet/updater/updater-release.pub"],
 };

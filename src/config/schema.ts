@@ -344,7 +344,7 @@ const ROWS = {
     expected: "a file path",
     schema: nonEmpty,
     path: "one",
-    doc: "Prometheus textfile rewritten each cycle. Absent: no metrics file.",
+    doc: "Prometheus textfile rewritten each cycle. Absent: no metrics file. The units allow /var/lib/prometheus/node-exporter.",
   },
   "log.level": {
     expected: '"trace", "debug", "info", "warn", "error" or "silent"',
