@@ -51,6 +51,18 @@ export async function decide(
       ? { self: options.self }
       : { updater: { version: UPDATER_VERSION, selfUpdate: config.self_update.enabled } }),
   });
+  // The fetch step's line, with the fields of every step's (machine.ts): the release it decided on.
+  deps.log.info(
+    {
+      step: "fetch",
+      ms: fetchMs,
+      sha: verdict.target.sha,
+      version: verdict.target.version,
+      serial: current.manifest.serial,
+      not_modified: current.notModified,
+    },
+    "Step fetch done.",
+  );
   return {
     manifest: current.manifest,
     notModified: current.notModified,

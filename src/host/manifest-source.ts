@@ -185,7 +185,7 @@ export async function currentManifest(
     const { manifest } = stored as Accepted;
     checkExpiry(manifest, deps.now());
     deps.log.info(
-      { step: "fetch", ms, serial: manifest.serial },
+      { serial: manifest.serial, fetch_ms: ms },
       "Feed not modified; deciding from the stored manifest.",
     );
     return {
@@ -207,9 +207,8 @@ export async function currentManifest(
   await saveState(paths.state, state);
   deps.log.info(
     {
-      step: "fetch",
-      ms,
       serial: accepted.manifest.serial,
+      fetch_ms: ms,
       key_id: accepted.keyId,
       bytes: result.bytesRead,
     },
