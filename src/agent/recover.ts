@@ -39,6 +39,13 @@ export interface Recovery {
   /** What was repaired, for the log and for tests; empty when the install dir was clean. */
   actions: string[];
   report: Report | null;
+  /**
+   * An update is still in flight: the system shut down while recovery settled
+   * it. Its record must stay as it is for the next start, so no cycle may
+   * run after this one (a report it filed would clear the record, an update
+   * would overwrite it).
+   */
+  unsettled: boolean;
 }
 
 export async function recover(config: Config, deps: AgentDeps): Promise<Recovery> {
@@ -67,16 +74,18 @@ export async function recover(config: Config, deps: AgentDeps): Promise<Recovery
   if (await exists(install.active)) await ensureCurrent(install);
 
   let report: Report | null = null;
+  let unsettled = false;
   if (inflight?.kind === "rollback") {
     report = await settleRollback(config, deps, inflight, actions);
     await fileReport(config, deps, report, () => clearInflight(config.state_dir));
   } else if (inflight) {
     report = await settle(config, deps, inflight, actions);
     if (report) await fileReport(config, deps, report, () => clearInflight(config.state_dir));
+    else unsettled = true;
   }
   if (actions.length > 0)
     deps.log.warn({ step: "recover", actions }, "Recovered from an interrupted run.");
-  return { actions, report };
+  return { actions, report, unsettled };
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config/types.js";
-import { oneLine } from "../errors.js";
+import { oneLine, UpdaterError } from "../errors.js";
 import { type AgentDeps, createPipelineDeps } from "../host/deps.js";
 import { fileReport } from "../host/reports.js";
 import { lockHost } from "../host/trusted-dirs.js";
@@ -40,7 +40,11 @@ export async function runRollback(
 ): Promise<RollbackResult> {
   const lock = await lockHost(config);
   try {
-    await recover(config, deps);
+    if ((await recover(config, deps)).unsettled)
+      throw new UpdaterError(
+        "E_STOPPED",
+        "the system is shutting down while recovery settled an interrupted update; roll back after the next start",
+      );
     const prepared = await prepareRollback(config, {
       force: options.force === true,
       reportId: randomUUID(),

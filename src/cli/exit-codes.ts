@@ -17,5 +17,7 @@ export const EXIT = {
 export function exitCodeForError(error: unknown): number {
   if (isUpdaterError(error) && error.code === "E_USAGE") return EXIT.usage;
   if (isUpdaterError(error) && error.code === "E_LOCKED") return EXIT.locked;
+  // a stop or a shutdown cut the run short with nothing lost: try again later, as for a lock
+  if (isUpdaterError(error) && error.code === "E_STOPPED") return EXIT.locked;
   return EXIT.error;
 }

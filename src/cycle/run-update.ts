@@ -11,7 +11,7 @@ import type { AppResult } from "../agent/app-result.js";
 import { recover } from "../agent/recover.js";
 import { appCycle } from "../agent/update.js";
 import type { Config } from "../config/types.js";
-import { codeOf, isUpdaterError, oneLine } from "../errors.js";
+import { codeOf, isUpdaterError, oneLine, UpdaterError } from "../errors.js";
 import type { AgentDeps } from "../host/deps.js";
 import { fileReport, sendPendingReports } from "../host/reports.js";
 import { lockHost } from "../host/trusted-dirs.js";
@@ -41,7 +41,11 @@ export async function runUpdate(
 ): Promise<UpdateResult> {
   const lock = await lockHost(config);
   try {
-    await recover(config, deps);
+    if ((await recover(config, deps)).unsettled)
+      throw new UpdaterError(
+        "E_STOPPED",
+        "the system is shutting down while recovery settled an interrupted update; the next start settles it",
+      );
     await settleFailedTrial(config, deps).catch((error) =>
       deps.log.error(
         { component: "updater", code: isUpdaterError(error) ? error.code : "E_IO" },
@@ -96,6 +100,16 @@ export async function runUpdate(
  * failures are logged and reported, never the cycle's exit code.
  */
 async function selfCycle(config: Config, deps: AgentDeps): Promise<SelfResult | null> {
+  // Stopping (systemctl stop, a shutdown): the updater's own install would rotate its slots
+  // under a stop; it waits for the next cycle.
+  if (deps.stop?.aborted) {
+    if (config.self_update.enabled)
+      deps.log.info(
+        { component: "updater" },
+        "Self-update check skipped: the updater is stopping.",
+      );
+    return null;
+  }
   try {
     return await runSelfCycle(config, deps);
   } catch (error) {

@@ -79,6 +79,10 @@ export async function runCommand(
     }, FORCE_KILL_AFTER_MS);
   };
   const timer = setTimeout(() => end("timeout"), options.timeoutMs);
+  // Its own group is out of reach of execa's cleanup: if this process exits while the
+  // command runs (an uncaught error off systemd), the command goes with it.
+  const onExit = () => signalGroup("SIGKILL");
+  process.once("exit", onExit);
   const onStop = () => end("stop");
   if (options.signal?.aborted) onStop();
   else options.signal?.addEventListener("abort", onStop, { once: true });
@@ -95,6 +99,7 @@ export async function runCommand(
   } finally {
     clearTimeout(timer);
     clearTimeout(forceKill);
+    process.off("exit", onExit);
     options.signal?.removeEventListener("abort", onStop);
   }
   // execa's own message quotes the whole command line, secrets included: keep the code only.

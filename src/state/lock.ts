@@ -140,9 +140,13 @@ export async function acquireLock(
       if (text === null) continue; // released meanwhile: link again
       const other = parseHolder(text);
       if (other !== null && other.pid !== pid && holds(other)) {
+        // Under the units' ProtectProc=invisible, /proc hides processes with more privileges
+        // than the sandbox's (an operator's shell, another root daemon): such a holder is taken
+        // to be alive, the safe side, and the line says how to tell.
+        const hidden = other.start !== undefined && processStartTime(other.pid) === null;
         throw new UpdaterError(
           "E_LOCKED",
-          `another decnet-updater holds ${path} (pid ${other.pid})`,
+          `another decnet-updater holds ${path} (pid ${other.pid})${hidden ? `; that pid's /proc entry is hidden from this process, so it is taken to be the holder: if no decnet-updater runs as pid ${other.pid}, remove ${path}` : ""}`,
         );
       }
       // A holder that is gone, or an unreadable lock left by a crash mid-write: take it over.

@@ -4,14 +4,19 @@
  * "auto" and INVOCATION_ID is set, as under a real service.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCli } from "../helpers/cli.js";
 import { agentCommand, type Host, health, writeHostConfig } from "../helpers/e2e.js";
 import { makeSigner, type Signer } from "../helpers/feed.js";
-import { startMtlsServer, staticDir, type TestServer } from "../helpers/mtls-server.js";
+import {
+  startMtlsServer,
+  staticDir,
+  type TestServer,
+  withReports,
+} from "../helpers/mtls-server.js";
 import { makePki, type Pki } from "../helpers/pki.js";
 import { PYTHON_SKIP } from "../helpers/python.js";
 import { publishSpec } from "../helpers/release.js";
@@ -26,6 +31,8 @@ let signer: Signer;
 let server: TestServer;
 let host: Host;
 let systemctlDir: string;
+/** What the master received. */
+const reports: Array<{ id: string; status: string }> = [];
 
 function agentUnit(comment: string): string {
   const exec = agentCommand(pki, host.port, host.installDir).join(" ");
@@ -52,11 +59,13 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), "du-systemd-"));
   pki = makePki(root);
   signer = await makeSigner(join(root, "keys"));
-  server = await startMtlsServer(pki, staticDir(join(root, "feed")));
+  const receiver = withReports(staticDir(join(root, "feed")), reports);
+  server = await startMtlsServer(pki, receiver.handler);
   systemctlDir = join(root, "systemctl");
   await mkdir(systemctlDir);
   host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/`, {
     mode: "auto" as "systemd",
+    reportUrl: `${server.url}/reports`,
   });
 });
 after(async () => {
@@ -137,6 +146,60 @@ describe("update in systemd mode, with a fixture systemctl", {
     assert.equal((await health(pki, host.port))?.sha, SHA1);
   });
 
+  test("a shutdown during the probe: interrupted (75, no report), left alone by a recovery during the shutdown, settled after it", async (t) => {
+    t.after(async () => {
+      await rm(join(systemctlDir, "system-state"), { force: true });
+      await rm(`${host.configFile}.d`, { recursive: true, force: true });
+    });
+    const SHA4 = "dddd444444444444444444444444444444444444";
+    const inflight = async () =>
+      JSON.parse(await readFile(join(host.stateDir, "inflight.json"), "utf8"));
+    await publishSpec(join(root, "build"), join(root, "feed"), signer.keyFile, {
+      version: "4.0.0",
+      sha: SHA4,
+      health: "broken",
+      units: { "decnet-agent.service": agentUnit("v4") },
+    });
+    // a short probe: the release answers 500 whatever happens
+    await mkdir(`${host.configFile}.d`, { recursive: true });
+    await writeFile(`${host.configFile}.d/50-probe.toml`, "[probe]\nattempts = 3\n");
+    await writeFile(join(systemctlDir, "system-state"), "stopping\n");
+    const received = reports.length;
+
+    const first = await update();
+    assert.equal(first.code, 75, first.stderr);
+    assert.equal(first.json.status, "interrupted");
+    assert.equal(first.json.code, "E_STOPPED");
+    assert.match(first.json.error, /^the system is shutting down \(unhealthy after/);
+    assert.equal(reports.length, received, "nothing reported while the system shuts down");
+    const record = await inflight();
+    assert.equal(record.phase, "interrupted");
+
+    // a start while the system still shuts down: recovery cannot settle it, and nothing runs after it
+    const again = await update();
+    assert.equal(again.code, 75, again.stderr);
+    assert.match(
+      again.stderr,
+      /the system is shutting down while recovery settled an interrupted update/,
+    );
+    assert.equal(reports.length, received);
+    assert.deepEqual(
+      { phase: (await inflight()).phase, id: (await inflight()).report_id },
+      { phase: "interrupted", id: record.report_id },
+    );
+
+    // the next boot: recovery restarts and probes the release, which fails, and rolls it back
+    await rm(join(systemctlDir, "system-state"));
+    const after = await update();
+    const settled = reports.find((r) => r.id === record.report_id);
+    assert.ok(
+      settled,
+      `the interrupted update's report, under its id: ${JSON.stringify(reports.slice(received))} (${after.stderr.slice(-500)})`,
+    );
+    assert.equal(settled.status, "rolled_back");
+    assert.equal((await health(pki, host.port))?.sha, SHA1);
+  });
+
   test("when the previous release cannot come back either, the rollback fails: exit 3", async () => {
     // v1's venv loses its entry point, so v1's unit cannot start the agent any more.
     await rm(join(host.installDir, "venvs", SHA1, "bin/decnet"));
@@ -162,6 +225,8 @@ describe("update in systemd mode, with a fixture systemctl", {
     // the host is at fault here (v1 cannot start), not v3: a failed rollback never marks a release
     const status = await runCli(["status", "--config", host.configFile, "--json"]);
     // v2 was marked by the previous test (rolled back, v1 healthy); v3 must not be
-    assert.deepEqual(Object.keys(JSON.parse(status.stdout).failed_releases), [SHA2]);
+    const marked = Object.keys(JSON.parse(status.stdout).failed_releases);
+    assert.ok(marked.includes(SHA2), marked.join(", "));
+    assert.ok(!marked.includes("cccc333333333333333333333333333333333333"), marked.join(", "));
   });
 });

@@ -5,7 +5,7 @@
  * wrapper's `sleep 60`, issue 17).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { runCommand } from "../../src/process/run-command.js";
 
@@ -83,4 +83,21 @@ test("a child that left the group (setsid) and holds stderr does not hold the re
   });
   assert.equal(outcome.timedOut, true);
   assert.ok(outcome.ms >= 5000 && outcome.ms < 9000, `took ${outcome.ms} ms`);
+});
+
+test("when the updater exits while a command runs, the command's group goes with it", async () => {
+  const script = `
+    import { runCommand } from ${JSON.stringify(new URL("../../src/process/run-command.ts", import.meta.url).href)};
+    setTimeout(() => process.exit(7), 300); // an exit in the middle, as an uncaught error would
+    await runCommand(["sh", "-c", "sleep 49.5 && exit 0"], { cwd: "/", timeoutMs: 60_000 });
+  `;
+  const result = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "-e", script],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(result.status, 7, result.stderr);
+  assert.equal(running("sleep 49.5"), false, "the command outlived the updater");
 });

@@ -122,3 +122,36 @@ test("the program learns the launcher's own path and install dir (self-update ne
   await writeFile(main, '#!/bin/sh\necho "$DECNET_UPDATER_LAUNCHER|$DECNET_UPDATER_INSTALL_DIR"\n');
   assert.equal(launch(dir, "status").stdout, `${LAUNCHER}|${dir}`);
 });
+
+test("under a Type=notify unit it says READY=1 for a `run` of a release that cannot say it itself", async () => {
+  const dir = await installDir("notify", "0.1.0", null);
+  // systemd-notify talks to PID 1: a stand-in on PATH records what it was asked
+  const bin = join(root, "notify-bin");
+  await mkdir(bin, { recursive: true });
+  const log = join(root, "notify.log");
+  await writeFile(join(bin, "systemd-notify"), `#!/bin/sh\necho "$* $NOTIFY_SOCKET" >> ${log}\n`);
+  await chmod(join(bin, "systemd-notify"), 0o755);
+  const run = (...args: string[]) =>
+    spawnSync("sh", [LAUNCHER, ...args], {
+      env: {
+        PATH: `${bin}:${process.env.PATH}`,
+        DECNET_UPDATER_INSTALL_DIR: dir,
+        NOTIFY_SOCKET: "/run/systemd/notify",
+      },
+      encoding: "utf8",
+    });
+  assert.equal(run("run").stdout.trim(), "0.1.0 run");
+  assert.equal(await read(log), "--ready /run/systemd/notify\n");
+  // `update` (the oneshot) is not Type=notify
+  run("update");
+  assert.equal(await read(log), "--ready /run/systemd/notify\n");
+  // a release that says it itself (it has sd-notify.js) is left to do so, once its handlers are in place
+  await mkdir(join(dir, "releases/active/dist/src/process"), { recursive: true });
+  await writeFile(join(dir, "releases/active/dist/src/process/sd-notify.js"), "");
+  assert.equal(run("run").stdout.trim(), "0.1.0 run");
+  assert.equal(await read(log), "--ready /run/systemd/notify\n");
+  // and off systemd nothing is said
+  await rm(join(dir, "releases/active/dist/src/process/sd-notify.js"));
+  assert.equal(launch(dir, "run").stdout, "0.1.0 run");
+  assert.equal(await read(log), "--ready /run/systemd/notify\n");
+});

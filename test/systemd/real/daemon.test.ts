@@ -48,6 +48,19 @@ describe("decnet-updater.service under a real systemd", { skip }, () => {
   let port: number;
   let sha = 0;
   const nextSha = () => (++sha).toString(16).padStart(40, "0");
+  /** 1.1.0's agent unit: it sets an environment variable the test can see. */
+  const unit110 = () =>
+    [
+      "[Unit]",
+      "Description=DECNET agent 1.1.0 (test fixture)",
+      "[Service]",
+      "Environment=DECNET_FIXTURE_UNIT=1.1.0",
+      `ExecStart=/opt/decnet/venv/bin/decnet agent --port ${port} --cert /etc/decnet/agent/server.crt --key /etc/decnet/agent/server.key --ca /etc/decnet/agent/ca.crt`,
+      "Restart=on-failure",
+      "[Install]",
+      "WantedBy=multi-user.target",
+      "",
+    ].join("\n");
 
   const state = async () =>
     JSON.parse(await readFile(machine.path("/var/lib/decnet-updater/state.json"), "utf8"));
@@ -86,17 +99,7 @@ describe("decnet-updater.service under a real systemd", { skip }, () => {
   });
 
   test("an update whose release changes its unit file: the agent runs the new unit", async () => {
-    const unit = [
-      "[Unit]",
-      "Description=DECNET agent 1.1.0 (test fixture)",
-      "[Service]",
-      "Environment=DECNET_FIXTURE_UNIT=1.1.0",
-      `ExecStart=/opt/decnet/venv/bin/decnet agent --port ${port} --cert /etc/decnet/agent/server.crt --key /etc/decnet/agent/server.key --ca /etc/decnet/agent/ca.crt`,
-      "Restart=on-failure",
-      "[Install]",
-      "WantedBy=multi-user.target",
-      "",
-    ].join("\n");
+    const unit = unit110();
     await publishApp(master, {
       version: "1.1.0",
       sha: nextSha(),
@@ -123,7 +126,19 @@ describe("decnet-updater.service under a real systemd", { skip }, () => {
     // probe.attempts = 10: the probe gives up after 5 s, inside systemd's 10 s interval, so the
     // rollback's restart meets the unit in "failed (start-limit-hit)". Today's code: rollback_failed.
     await configure({ probe: { attempts: 10, backoff_s: 0.5, soak_s: 1 } });
-    await publishApp(master, { version: "1.3.0", sha: nextSha(), port, health: "crash" });
+    // As on a host whose agent has run for a while: the agent's last start (the rollback just
+    // before) falls out of systemd's 10 s start-limit window before the bad release's first one,
+    // so the window that trips is the crash loop's own, and the rollback comes inside it.
+    await sleep(10_000);
+    // The same unit as the running 1.1.0: no daemon-reload on the way back, which would
+    // reset systemd's start-limit counter and hide the refusal.
+    await publishApp(master, {
+      version: "1.3.0",
+      sha: nextSha(),
+      port,
+      health: "crash",
+      units: { "decnet-agent.service": unit110() },
+    });
     await machine.run(["systemctl", "restart", UPDATER]);
     const report = await master.report("of 1.3.0", (r) => r.to?.version === "1.3.0", 120_000);
     assert.equal(report.status, "rolled_back", JSON.stringify(report));
