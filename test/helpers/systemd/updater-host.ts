@@ -14,17 +14,28 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  writeFile,
+} from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { publishRelease } from "../../../src/feed/publish.js";
 import { type TomlTables, toToml } from "../config.js";
+import { OFFLINE_INSTALL } from "../e2e.js";
 import { makeSigner, type Signer } from "../feed.js";
 import { startMtlsServer, staticDir, type TestServer, withReports } from "../mtls-server.js";
 import { makePki, type Pki } from "../pki.js";
 import { buildReleaseTarball, freePort, type ReleaseSpec } from "../release.js";
-import type { Machine } from "./machine.js";
+import { Machine } from "./machine.js";
 
 const execFileAsync = promisify(execFile);
 const REPO = resolve(import.meta.dirname, "../../..");
@@ -225,19 +236,7 @@ export async function configureHost(
       key: "/etc/decnet/updater/host.key",
       trusted_keys: ["/etc/decnet/updater/minisign.pub"],
     },
-    install: {
-      command: [
-        "{venv}/bin/python",
-        "-m",
-        "pip",
-        "install",
-        "--isolated",
-        "--no-index",
-        "--find-links",
-        "{release}/wheels",
-        "decnet",
-      ],
-    },
+    install: { command: OFFLINE_INSTALL },
     probe: { url: `https://127.0.0.1:${config.agentPort}/health`, soak_s: 1 },
     limits: { max_updates_per_day: 1000 },
   };
@@ -299,3 +298,35 @@ export async function publishApp(
 }
 
 export { freePort };
+
+/** A booted machine with the updater's program installed (step 1), its master, and the agent's port. */
+export interface RealHost {
+  root: string;
+  master: Master;
+  machine: Machine;
+  port: number;
+  /** Destroys the machine, closes the master, removes the folder. */
+  destroy(): Promise<void>;
+}
+
+/** What every real-systemd test file starts from: a master, a machine booted, step 1 of the README done. */
+export async function startRealHost(name: string): Promise<RealHost> {
+  const root = await mkdtemp(`/tmp/decnet-updater-real-${name}-`);
+  const master = await startMaster(root);
+  const port = await freePort();
+  const machine = await Machine.create();
+  const destroy = async () => {
+    await machine.destroy();
+    await master.close();
+    await rm(root, { recursive: true, force: true });
+  };
+  try {
+    const pack = await packUpdater("9.0.0");
+    await machine.boot();
+    await installProgram(machine, pack);
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+  return { root, master, machine, port, destroy };
+}

@@ -7,42 +7,30 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TomlTables } from "../../helpers/config.js";
+import { OFFLINE_INSTALL } from "../../helpers/e2e.js";
 import { PYTHON_SKIP } from "../../helpers/python.js";
-import { Machine, SYSTEMD_SKIP } from "../../helpers/systemd/machine.js";
+import { type Machine, SYSTEMD_SKIP } from "../../helpers/systemd/machine.js";
 import {
   configureHost,
-  freePort,
   installDaemonUnit,
-  installProgram,
   type Master,
-  packUpdater,
   publishApp,
-  startMaster,
+  type RealHost,
+  startRealHost,
 } from "../../helpers/systemd/updater-host.js";
 
 const skip = SYSTEMD_SKIP || PYTHON_SKIP;
-const PIP = [
-  "{venv}/bin/python",
-  "-m",
-  "pip",
-  "install",
-  "--isolated",
-  "--no-index",
-  "--find-links",
-  "{release}/wheels",
-  "decnet",
-];
 const UPDATER = "decnet-updater.service";
 const JQ_SKIP = ["/usr/bin/jq", "/usr/local/bin/jq"].some((path) => existsSync(path))
   ? false
   : "needs jq for the README's journal recipe (apt-get install jq)";
 
 describe("decnet-updater.service under a real systemd", { skip }, () => {
-  let root: string;
+  let host: RealHost;
   let master: Master;
   let machine: Machine;
   let port: number;
@@ -72,19 +60,12 @@ describe("decnet-updater.service under a real systemd", { skip }, () => {
   const journalLines = async () => (await machine.journal("decnet-updater")).split("\n").length;
 
   before(async () => {
-    root = await mkdtemp("/tmp/decnet-updater-real-daemon-");
-    master = await startMaster(root);
-    port = await freePort();
-    const pack = await packUpdater("9.0.0");
-    machine = await Machine.create();
-    await machine.boot();
-    await installProgram(machine, pack);
+    host = await startRealHost("daemon");
+    ({ master, machine, port } = host);
   });
 
   after(async () => {
-    await machine?.destroy();
-    await master?.close();
-    await rm(root, { recursive: true, force: true });
+    await host?.destroy();
   });
 
   test("the README's install: enable --now installs the first release, the agent runs under systemd", async () => {
@@ -150,7 +131,9 @@ describe("decnet-updater.service under a real systemd", { skip }, () => {
   });
 
   test("systemctl stop in the middle of pip gives the update up at once: no report, nothing counted, then it retries", async () => {
-    await configure({ install: { command: ["sh", "-c", 'sleep 60 && exec "$@"', "sh", ...PIP] } });
+    await configure({
+      install: { command: ["sh", "-c", 'sleep 60 && exec "$@"', "sh", ...OFFLINE_INSTALL] },
+    });
     const before = await state();
     const reports = master.reports.length;
     await publishApp(master, { version: "1.4.0", sha: nextSha(), port });

@@ -11,37 +11,25 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import type { TomlTables } from "../../helpers/config.js";
+import { OFFLINE_INSTALL } from "../../helpers/e2e.js";
 import { PYTHON_SKIP } from "../../helpers/python.js";
-import { Machine, SYSTEMD_SKIP } from "../../helpers/systemd/machine.js";
+import { type Machine, SYSTEMD_SKIP } from "../../helpers/systemd/machine.js";
 import {
   configureHost,
-  freePort,
   installDaemonUnit,
-  installProgram,
   type Master,
-  packUpdater,
   publishApp,
-  startMaster,
+  type RealHost,
+  startRealHost,
 } from "../../helpers/systemd/updater-host.js";
 
 const skip = SYSTEMD_SKIP || PYTHON_SKIP;
-const PIP = [
-  "{venv}/bin/python",
-  "-m",
-  "pip",
-  "install",
-  "--isolated",
-  "--no-index",
-  "--find-links",
-  "{release}/wheels",
-  "decnet",
-];
 
 describe("a poweroff during an update, then the next boot", { skip }, () => {
-  let root: string;
+  let host: RealHost;
   let master: Master;
   let machine: Machine;
   let port: number;
@@ -59,13 +47,8 @@ describe("a poweroff during an update, then the next boot", { skip }, () => {
   };
 
   before(async () => {
-    root = await mkdtemp("/tmp/decnet-updater-real-poweroff-");
-    master = await startMaster(root);
-    port = await freePort();
-    const pack = await packUpdater("9.0.0");
-    machine = await Machine.create();
-    await machine.boot();
-    await installProgram(machine, pack);
+    host = await startRealHost("poweroff");
+    ({ master, machine, port } = host);
     await publishApp(master, { version: "1.0.0", sha: "1".repeat(40), port });
     await configure();
     await installDaemonUnit(machine);
@@ -73,13 +56,13 @@ describe("a poweroff during an update, then the next boot", { skip }, () => {
   });
 
   after(async () => {
-    await machine?.destroy();
-    await master?.close();
-    await rm(root, { recursive: true, force: true });
+    await host?.destroy();
   });
 
   test("while pip runs: the shutdown gives the update up at once, the next boot installs it", async () => {
-    await configure({ install: { command: ["sh", "-c", 'sleep 60 && exec "$@"', "sh", ...PIP] } });
+    await configure({
+      install: { command: ["sh", "-c", 'sleep 60 && exec "$@"', "sh", ...OFFLINE_INSTALL] },
+    });
     await publishApp(master, { version: "1.1.0", sha: "2".repeat(40), port });
     await machine.run(["systemctl", "restart", "decnet-updater"]);
     await machine.until("pip's stand-in (sleep 60) to run", async () => {

@@ -9,22 +9,21 @@
  * (the unit waits 30 s), so the test does not sit through the pauses.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as tar from "tar";
 import { publishRelease } from "../../../src/feed/publish.js";
 import { PYTHON_SKIP } from "../../helpers/python.js";
-import { Machine, SYSTEMD_SKIP } from "../../helpers/systemd/machine.js";
+import { type Machine, SYSTEMD_SKIP } from "../../helpers/systemd/machine.js";
 import {
   configureHost,
-  freePort,
   installDaemonUnit,
-  installProgram,
   type Master,
   packUpdater,
   publishApp,
-  startMaster,
+  type RealHost,
+  startRealHost,
 } from "../../helpers/systemd/updater-host.js";
 
 const skip = SYSTEMD_SKIP || PYTHON_SKIP;
@@ -33,6 +32,7 @@ const V1 = { version: "9.0.1", sha: "9001aaa9001aaa9001aaa9001aaa9001aaa9001a" }
 const BROKEN = { version: "9.0.2", sha: "9002bbb9002bbb9002bbb9002bbb9002bbb9002b" };
 
 describe("self-update through exit 99 and the launcher, under a real systemd", { skip }, () => {
+  let host: RealHost;
   let root: string;
   let master: Master;
   let machine: Machine;
@@ -72,14 +72,9 @@ describe("self-update through exit 99 and the launcher, under a real systemd", {
   };
 
   before(async () => {
-    root = await mkdtemp("/tmp/decnet-updater-real-self-");
-    master = await startMaster(root);
-    port = await freePort();
-    const pack = await packUpdater("9.0.0");
+    host = await startRealHost("self");
+    ({ root, master, machine, port } = host);
     v1Pack = await packUpdater(V1.version);
-    machine = await Machine.create();
-    await machine.boot();
-    await installProgram(machine, pack);
     await publishApp(master, { version: "1.0.0", sha: "1".repeat(40), port });
     await configureHost(machine, master, {
       agentPort: port,
@@ -102,9 +97,7 @@ describe("self-update through exit 99 and the launcher, under a real systemd", {
   });
 
   after(async () => {
-    await machine?.destroy();
-    await master?.close();
-    await rm(root, { recursive: true, force: true });
+    await host?.destroy();
   });
 
   test("a new updater release: exit 99, systemd starts it through the launcher, it commits and reports", async () => {

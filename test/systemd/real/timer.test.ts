@@ -6,19 +6,17 @@
  * OnCalendar= would in 15 minutes.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { PYTHON_SKIP } from "../../helpers/python.js";
-import { Machine, SYSTEMD_SKIP } from "../../helpers/systemd/machine.js";
+import { type Machine, SYSTEMD_SKIP } from "../../helpers/systemd/machine.js";
 import {
   configureHost,
-  freePort,
-  installProgram,
   type Master,
-  packUpdater,
   publishApp,
-  startMaster,
+  type RealHost,
+  startRealHost,
 } from "../../helpers/systemd/updater-host.js";
 
 const skip = SYSTEMD_SKIP || PYTHON_SKIP;
@@ -42,26 +40,19 @@ async function unitsReadmeCommands(): Promise<string[]> {
 }
 
 describe("decnet-updater.timer and the oneshot under a real systemd", { skip }, () => {
-  let root: string;
+  let host: RealHost;
   let master: Master;
   let machine: Machine;
   let port: number;
 
   before(async () => {
-    root = await mkdtemp("/tmp/decnet-updater-real-timer-");
-    master = await startMaster(root);
-    port = await freePort();
-    const pack = await packUpdater("9.0.0");
-    machine = await Machine.create();
-    await machine.boot();
-    await installProgram(machine, pack);
+    host = await startRealHost("timer");
+    ({ master, machine, port } = host);
     await configureHost(machine, master, { agentPort: port });
   });
 
   after(async () => {
-    await machine?.destroy();
-    await master?.close();
-    await rm(root, { recursive: true, force: true });
+    await host?.destroy();
   });
 
   test("installed as systemd/README.md says, the timer starts the oneshot, which installs the release and exits 0", async () => {
