@@ -89,6 +89,21 @@ export async function recover(config: Config, deps: AgentDeps): Promise<Recovery
 }
 
 /**
+ * Recovery before a command that goes on to change the install dir (update,
+ * rollback). When a shutdown left the in-flight update unsettled, nothing
+ * may run after it: a report would clear its record, an update overwrite it.
+ */
+export async function recoverFirst(config: Config, deps: AgentDeps): Promise<Recovery> {
+  const recovery = await recover(config, deps);
+  if (recovery.unsettled)
+    throw new UpdaterError(
+      "E_STOPPED",
+      "the system is shutting down while recovery settled an interrupted update; the next start settles it",
+    );
+  return recovery;
+}
+
+/**
  * The update's context rebuilt from its in-flight record, for the steps
  * recovery may run (probe, rollback): they read only the target's sha and
  * version, what ran before, and what the record says was changed.

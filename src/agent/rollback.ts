@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config/types.js";
-import { oneLine, UpdaterError } from "../errors.js";
+import { oneLine } from "../errors.js";
 import { type AgentDeps, createPipelineDeps } from "../host/deps.js";
 import { fileReport } from "../host/reports.js";
 import { lockHost } from "../host/trusted-dirs.js";
@@ -15,7 +15,7 @@ import { clearInflight } from "../pipeline/inflight.js";
 import type { StepRecord } from "../pipeline/step-record.js";
 import type { ReleaseRef, Report } from "../report/build.js";
 import { prepareRollback, runPreparedRollback } from "./manual-rollback.js";
-import { recover } from "./recover.js";
+import { recoverFirst } from "./recover.js";
 
 export interface RollbackResult {
   status: "rolled_back" | "rollback_failed" | "failed";
@@ -40,11 +40,7 @@ export async function runRollback(
 ): Promise<RollbackResult> {
   const lock = await lockHost(config);
   try {
-    if ((await recover(config, deps)).unsettled)
-      throw new UpdaterError(
-        "E_STOPPED",
-        "the system is shutting down while recovery settled an interrupted update; roll back after the next start",
-      );
+    await recoverFirst(config, deps);
     const prepared = await prepareRollback(config, {
       force: options.force === true,
       reportId: randomUUID(),

@@ -8,10 +8,10 @@
  */
 
 import type { AppResult } from "../agent/app-result.js";
-import { recover } from "../agent/recover.js";
+import { recoverFirst } from "../agent/recover.js";
 import { appCycle } from "../agent/update.js";
 import type { Config } from "../config/types.js";
-import { codeOf, isUpdaterError, oneLine, UpdaterError } from "../errors.js";
+import { codeOf, isUpdaterError, oneLine } from "../errors.js";
 import type { AgentDeps } from "../host/deps.js";
 import { fileReport, sendPendingReports } from "../host/reports.js";
 import { lockHost } from "../host/trusted-dirs.js";
@@ -41,11 +41,7 @@ export async function runUpdate(
 ): Promise<UpdateResult> {
   const lock = await lockHost(config);
   try {
-    if ((await recover(config, deps)).unsettled)
-      throw new UpdaterError(
-        "E_STOPPED",
-        "the system is shutting down while recovery settled an interrupted update; the next start settles it",
-      );
+    await recoverFirst(config, deps);
     await settleFailedTrial(config, deps).catch((error) =>
       deps.log.error(
         { component: "updater", code: isUpdaterError(error) ? error.code : "E_IO" },
