@@ -233,6 +233,8 @@ export async function runDaemon(input: DaemonInput): Promise<number> {
       deps.log.level = config.log.level;
       await dispatch({ type: "reload" });
       deps.log.info({ cron: config.schedule.cron }, "Configuration reloaded.");
+      // a reload may move a path outside the unit's writable ones, as a start may
+      await warnUnwritable(config, deps.log);
     } catch (error) {
       deps.log.error(
         { code: codeOf(error) },

@@ -255,7 +255,7 @@ describe("decnet-updater.service under a real systemd", { skip }, () => {
     }
   });
 
-  test("metrics.textfile: node_exporter's folder is writable; a path outside the sandbox is named at start", async () => {
+  test("metrics.textfile: node_exporter's folder is writable; a path outside the sandbox is named at start and at a reload", async () => {
     await machine.run(["mkdir", "-p", "/var/lib/prometheus/node-exporter", "/srv/metrics"]);
     const textfile = "/var/lib/prometheus/node-exporter/decnet_updater.prom";
     await configure({ metrics: { textfile } });
@@ -267,8 +267,9 @@ describe("decnet-updater.service under a real systemd", { skip }, () => {
     );
 
     const lines = await journalLines();
+    // moved by a reload, as configuration management would: checked then too, not only at start
     await configure({ metrics: { textfile: "/srv/metrics/decnet_updater.prom" } });
-    await machine.run(["systemctl", "restart", UPDATER]);
+    await machine.run(["systemctl", "reload", UPDATER]);
     const line = await machine.until("the line naming metrics.textfile", async () =>
       (await journalSince(lines))
         .split("\n")
