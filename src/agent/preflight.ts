@@ -11,11 +11,11 @@
  * - this host's clock against the master's Date header.
  */
 import { statfs } from "node:fs/promises";
-import { dirname } from "node:path";
 import type { Config } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
 import type { Release } from "../feed/manifest.js";
 import { exists } from "../fs/exists.js";
+import { atNearestExisting } from "../fs/nearest.js";
 import {
   type CertificateFinding,
   certificateFindings,
@@ -50,17 +50,11 @@ function mib(bytes: number): string {
 
 /** Free bytes where `path` would live: the nearest folder that exists. */
 async function freeBytes(path: string): Promise<number> {
-  let dir = path;
-  for (;;) {
-    try {
-      const stats = await statfs(dir);
-      return stats.bavail * stats.bsize;
-    } catch (error) {
-      const parent = dirname(dir);
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || parent === dir) throw error;
-      dir = parent;
-    }
-  }
+  const { value } = await atNearestExisting(path, async (dir) => {
+    const stats = await statfs(dir);
+    return stats.bavail * stats.bsize;
+  });
+  return value;
 }
 
 export async function runPreflight(input: {

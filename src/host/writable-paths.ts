@@ -8,6 +8,7 @@
 import { access, constants } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Config } from "../config/types.js";
+import { atNearestExisting } from "../fs/nearest.js";
 import type { Logger } from "../log.js";
 
 export interface UnwritablePath {
@@ -50,23 +51,20 @@ const WHY: Record<string, string> = {
   EPERM: "operation not permitted",
 };
 
-/** The folder, or the nearest one above it that exists (the agent creates the rest). */
+/** Why the folder (or the nearest one above it that exists: the agent creates the rest) cannot be written, or null. */
 async function writableOrWhy(folder: string): Promise<string | null> {
-  let dir = folder;
-  for (;;) {
-    try {
-      await access(dir, constants.W_OK);
-      return null;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? "error";
-      if (code === "ENOENT" && dirname(dir) !== dir) {
-        dir = dirname(dir);
-        continue;
-      }
-      const why = WHY[code] ?? code;
-      return dir === folder ? why : `${why} at ${dir}, where it would be created`;
-    }
-  }
+  const { dir, value: code } = await atNearestExisting(folder, (at) =>
+    access(at, constants.W_OK).then(
+      () => null,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") throw error;
+        return error.code ?? "error";
+      },
+    ),
+  );
+  if (code === null) return null;
+  const why = WHY[code] ?? code;
+  return dir === folder ? why : `${why} at ${dir}, where it would be created`;
 }
 
 export async function unwritablePaths(config: Config): Promise<UnwritablePath[]> {
