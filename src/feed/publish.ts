@@ -30,6 +30,7 @@ import { createExclusive, tempNameBeside } from "../fs/exclusive.js";
 import { exists } from "../fs/exists.js";
 import { type PublicKey, verifySignature } from "../signing/minisign.js";
 import { parseSecretKey, publicKeyOf, signData } from "../signing/secret-key.js";
+import { sha256Hex } from "./accept.js";
 import {
   type Component,
   isSafeRelativeUrl,
@@ -158,7 +159,7 @@ export async function readVerifiedFeed(
   try {
     return {
       manifest: parseManifest(bytes),
-      sha256: createHash("sha256").update(bytes).digest("hex"),
+      sha256: sha256Hex(bytes),
     };
   } catch (error) {
     throw refuse(`the feed's signed ${MANIFEST} breaks the manifest rules (${oneLine(error)})`);
@@ -342,14 +343,15 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
     await writeFileAtomic(join(options.feedDir, SIGNATURE), signature);
     await writeFileAtomic(join(options.feedDir, MANIFEST), bytes);
     await fsyncDir(options.feedDir);
+    const recordedBefore = record.feeds[feedKey] !== undefined;
     record.feeds[feedKey] = {
       serial: manifest.serial,
-      sha256: createHash("sha256").update(bytes).digest("hex"),
+      sha256: sha256Hex(bytes),
     };
     await writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`, 0o600).catch(
       (error) => {
         throw refuse(
-          `published serial ${manifest.serial}, but could not record it in ${recordPath} (${oneLine(error)}); the next publish will trust the feed as it is`,
+          `published serial ${manifest.serial}, but could not record it in ${recordPath} (${oneLine(error)}); ${recordedBefore ? "the record still names what was signed before, so the next publish refuses the feed as not the one this key last signed: check it, then pass --signed-elsewhere" : "the next publish will trust the feed as it is"}`,
         );
       },
     );

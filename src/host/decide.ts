@@ -13,8 +13,6 @@ import { noteSightings } from "./gates.js";
 import { currentManifest, type ManifestSourceDeps } from "./manifest-source.js";
 import { type Verdict, type VerdictInput, verdictOf } from "./verdict.js";
 
-export { blockedShas } from "./verdict.js";
-
 export interface Decided {
   manifest: Manifest;
   notModified: boolean;

@@ -3,14 +3,16 @@
  * composition root (tests put a fixture `systemctl` first on it).
  */
 import { access, constants } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { delimiter, isAbsolute, join } from "node:path";
 
 export async function findOnPath(
   name: string,
   pathVariable: string | undefined,
 ): Promise<string | null> {
   for (const dir of (pathVariable ?? "").split(delimiter)) {
-    if (!dir) continue;
+    // a relative entry (or an empty one, the current folder) would let the folder root runs
+    // in decide which systemctl it runs
+    if (!isAbsolute(dir)) continue;
     const candidate = join(dir, name);
     if (
       await access(candidate, constants.X_OK).then(

@@ -158,7 +158,6 @@ export async function runSelfCycle(config: Config, deps: AgentDeps): Promise<Sel
 interface SelfInstall {
   downloaded?: Awaited<ReturnType<typeof downloadRelease>>;
   tarball?: string;
-  rotateStarted?: number;
 }
 
 /**

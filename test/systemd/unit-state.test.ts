@@ -4,8 +4,11 @@
  * meet (test/systemd/real/daemon.test.ts); here each one is pinned.
  */
 import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
 import { test } from "node:test";
-import { type Systemctl, unitState } from "../../src/process/systemctl.js";
+import { findOnPath, type Systemctl, unitState } from "../../src/process/systemctl.js";
 
 function showing(stdout: string): Systemctl & { calls: string[][] } {
   const calls: string[][] = [];
@@ -96,4 +99,19 @@ test("other states name what they are, and never the start limit", async () => {
       phrase,
       JSON.stringify(fields),
     );
+});
+
+test("systemctl is looked up in absolute PATH entries only: a relative one is the folder root runs in", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "du-find-on-path-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, "bin"));
+  await writeFile(join(dir, "bin/systemctl"), "#!/bin/sh\n", { mode: 0o755 });
+  const cwd = process.cwd();
+  process.chdir(dir);
+  t.after(() => process.chdir(cwd));
+  assert.equal(await findOnPath("systemctl", `bin${delimiter}${delimiter}`), null);
+  assert.equal(
+    await findOnPath("systemctl", `bin${delimiter}${join(dir, "bin")}`),
+    join(dir, "bin/systemctl"),
+  );
 });
