@@ -4,7 +4,7 @@
  * "auto" and INVOCATION_ID is set, as under a real service.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -152,6 +152,11 @@ describe("update in systemd mode, with a fixture systemctl", {
       await rm(`${host.configFile}.d`, { recursive: true, force: true });
     });
     const SHA4 = "dddd444444444444444444444444444444444444";
+    // nothing sent, and nothing queued to be sent later either
+    const queued = async () =>
+      (await readdir(join(host.stateDir, "outbox")).catch(() => [])).filter((f) =>
+        f.endsWith(".json"),
+      );
     const inflight = async () =>
       JSON.parse(await readFile(join(host.stateDir, "inflight.json"), "utf8"));
     await publishSpec(join(root, "build"), join(root, "feed"), signer.keyFile, {
@@ -172,6 +177,7 @@ describe("update in systemd mode, with a fixture systemctl", {
     assert.equal(first.json.code, "E_STOPPED");
     assert.match(first.json.error, /^the system is shutting down \(unhealthy after/);
     assert.equal(reports.length, received, "nothing reported while the system shuts down");
+    assert.deepEqual(await queued(), []);
     const record = await inflight();
     assert.equal(record.phase, "interrupted");
 
@@ -183,6 +189,7 @@ describe("update in systemd mode, with a fixture systemctl", {
       /the system is shutting down while recovery settled an interrupted update/,
     );
     assert.equal(reports.length, received);
+    assert.deepEqual(await queued(), []);
     assert.deepEqual(
       { phase: (await inflight()).phase, id: (await inflight()).report_id },
       { phase: "interrupted", id: record.report_id },
@@ -191,7 +198,7 @@ describe("update in systemd mode, with a fixture systemctl", {
     // the next boot: recovery restarts and probes the release, which fails, and rolls it back
     await rm(join(systemctlDir, "system-state"));
     const after = await update();
-    const settled = reports.find((r) => r.id === record.report_id);
+    const settled = reports.slice(received).find((r) => r.id === record.report_id);
     assert.ok(
       settled,
       `the interrupted update's report, under its id: ${JSON.stringify(reports.slice(received))} (${after.stderr.slice(-500)})`,

@@ -4,13 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type DaemonInfo, readDaemonInfo, writeDaemonInfo } from "../../src/state/daemon-info.js";
 import { acquireLock } from "../../src/state/lock.js";
 
+const BOOT = (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim();
 let dir: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "du-daemon-info-"));
@@ -46,19 +47,25 @@ test("believed when daemon.lock names the same live pid", async () => {
 
 test("ignored when the daemon that wrote it is dead (SIGKILL leaves both files)", async () => {
   const pid = deadPid();
-  await writeFile(join(dir, "daemon.lock"), `${pid}\n`);
+  // as the daemon wrote it (pid, start time, boot id); an old-format line would be judged by cmdline
+  await writeFile(join(dir, "daemon.lock"), `${pid} 12345 ${BOOT}\n`);
   await writeDaemonInfo(dir, info(pid));
   assert.equal(await readDaemonInfo(dir), null);
 });
 
 test("ignored when it names another pid than the lock's holder", async () => {
-  await writeFile(join(dir, "daemon.lock"), `${process.pid}\n`);
+  await rm(join(dir, "daemon.lock"), { force: true });
+  await acquireLock(dir, process.pid, "daemon.lock");
+  // the holder is live and believed: only the other pid makes the file ignored
+  await writeDaemonInfo(dir, info(process.pid));
+  assert.deepEqual(await readDaemonInfo(dir), info(process.pid));
   await writeDaemonInfo(dir, info(process.pid + 1_000_000));
   assert.equal(await readDaemonInfo(dir), null);
 });
 
 test("ignored when unreadable or with no lock at all", async () => {
-  await writeFile(join(dir, "daemon.lock"), `${process.pid}\n`);
+  await rm(join(dir, "daemon.lock"), { force: true });
+  await acquireLock(dir, process.pid, "daemon.lock");
   await writeFile(join(dir, "daemon.json"), "{not json");
   assert.equal(await readDaemonInfo(dir), null);
   await rm(join(dir, "daemon.lock"));

@@ -132,20 +132,20 @@ describe("decnet-updater.service under a real systemd", { skip }, () => {
 
   test("systemctl stop in the middle of pip gives the update up at once: no report, nothing counted, then it retries", async () => {
     await configure({
-      install: { command: ["sh", "-c", 'sleep 60 && exec "$@"', "sh", ...OFFLINE_INSTALL] },
+      install: { command: ["sh", "-c", 'sleep 300 && exec "$@"', "sh", ...OFFLINE_INSTALL] },
     });
     const before = await state();
     const reports = master.reports.length;
     await publishApp(master, { version: "1.4.0", sha: nextSha(), port });
     await machine.run(["systemctl", "restart", UPDATER]);
-    await machine.until("pip's stand-in (sleep 60) to run", async () => {
-      const found = await machine.exec(["pgrep", "-f", "sleep 60"]);
+    await machine.until("pip's stand-in (sleep 300) to run", async () => {
+      const found = await machine.exec(["pgrep", "-f", "sleep 300"]);
       return found.code === 0;
     });
     const started = Date.now();
     await machine.run(["systemctl", "stop", UPDATER], { timeoutMs: 120_000 });
     const stopMs = Date.now() - started;
-    assert.ok(stopMs < 15_000, `systemctl stop took ${stopMs} ms (the update ran on to its end)`);
+    assert.ok(stopMs < 40_000, `systemctl stop took ${stopMs} ms (the update ran on to its end)`);
     const unit = await machine.show(UPDATER, ["ActiveState", "Result"]);
     assert.deepEqual(unit, { ActiveState: "inactive", Result: "success" });
     assert.equal(master.reports.length, reports, "no report of a given-up update");
