@@ -264,8 +264,26 @@ function componentOf(options: PublishOptions, existing: Manifest | null): Compon
   return component;
 }
 
-export async function publishRelease(options: PublishOptions): Promise<PublishResult> {
-  checkArguments(options);
+/** The feed as publish may build on it: the key, the verified manifest, the record's entry. */
+interface OpenFeed {
+  secretKey: ReturnType<typeof parseSecretKey>;
+  existing: Manifest | null;
+  record: PublishRecord;
+  recordPath: string;
+  feedKey: string;
+}
+
+/**
+ * Every change to a feed starts here: the key is read, the current manifest
+ * verified with it (or a trusted key) and checked against the record of what
+ * this key signed last for the feed.
+ */
+async function openFeed(options: {
+  feedDir: string;
+  keyFile: string;
+  trustedKeys?: readonly PublicKey[] | undefined;
+  signedElsewhere?: boolean | undefined;
+}): Promise<OpenFeed> {
   const secretKey = parseSecretKey(await readFile(options.keyFile, "utf8"), options.keyFile);
   await mkdir(options.feedDir, { recursive: true });
   const current = await readVerifiedFeed(options.feedDir, [
@@ -277,16 +295,61 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
   const feedKey = await realpath(options.feedDir);
   if (!options.signedElsewhere)
     checkAgainstRecord(options.feedDir, current, record.feeds[feedKey], recordPath);
-  const existing = current?.manifest ?? null;
+  return { secretKey, existing: current?.manifest ?? null, record, recordPath, feedKey };
+}
+
+function nextSerial(existing: Manifest | null): number {
+  const serial = (existing?.serial ?? 0) + 1;
+  if (serial > MAX_SERIAL)
+    throw refuse(`the feed's serial ${existing?.serial} cannot be incremented past ${MAX_SERIAL}`);
+  return serial;
+}
+
+/** The manifest's bytes, checked by the agent's own parser: never publish what hosts would refuse. */
+function manifestBytes(manifest: Manifest): Buffer {
+  const bytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+  parseManifest(bytes);
+  return bytes;
+}
+
+/** Signs and writes the manifest, then records what was signed beside the key. */
+async function signAndWrite(
+  feedDir: string,
+  feed: OpenFeed,
+  manifest: Manifest,
+  bytes: Buffer,
+  now: Date,
+): Promise<void> {
+  const comment = `timestamp:${Math.floor(now.getTime() / 1000)}\tfile:${MANIFEST}\tserial:${manifest.serial}\thashed`;
+  const signature = signData(feed.secretKey, bytes, comment);
+  // Signature first: a host that fetches between the two renames sees a
+  // pair that does not verify and simply retries on its next cycle.
+  await writeFileAtomic(join(feedDir, SIGNATURE), signature);
+  await writeFileAtomic(join(feedDir, MANIFEST), bytes);
+  await fsyncDir(feedDir);
+  const { record, recordPath, feedKey } = feed;
+  const recordedBefore = record.feeds[feedKey] !== undefined;
+  record.feeds[feedKey] = { serial: manifest.serial, sha256: sha256Hex(bytes) };
+  await writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`, 0o600).catch(
+    (error) => {
+      throw refuse(
+        `published serial ${manifest.serial}, but could not record it in ${recordPath} (${oneLine(error)}); ${recordedBefore ? "the record still names what was signed before, so the next publish refuses the feed as not the one this key last signed: check it, then pass --signed-elsewhere" : "the next publish will trust the feed as it is"}`,
+      );
+    },
+  );
+}
+
+export async function publishRelease(options: PublishOptions): Promise<PublishResult> {
+  checkArguments(options);
+  const feed = await openFeed(options);
+  const { existing } = feed;
   if (existing && options.channel !== undefined && options.channel !== existing.channel) {
     throw refuse(
       `feed ${options.feedDir} is channel ${JSON.stringify(existing.channel)}, --channel says ${JSON.stringify(options.channel)}`,
     );
   }
   const component = componentOf(options, existing);
-  const serial = (existing?.serial ?? 0) + 1;
-  if (serial > MAX_SERIAL)
-    throw refuse(`the feed's serial ${existing?.serial} cannot be incremented past ${MAX_SERIAL}`);
+  const serial = nextSerial(existing);
   const url = basename(options.tarball);
   const clash = existing?.releases.find((r) => r.url === url && r.version !== options.version);
   if (clash)
@@ -328,35 +391,77 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
       latest: options.latest || keptLatest === undefined ? release.version : keptLatest,
       releases,
     };
-    const bytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-    parseManifest(bytes); // the agent's own rules: never publish what hosts would refuse
+    const bytes = manifestBytes(manifest);
 
     // The tarball is in place under a name no signed manifest named with
     // other bytes before the manifest that names it exists: no window in
     // which hosts could fetch bytes that differ from the signed sha256.
     if (named) await rm(copied.temp, { force: true });
     else await rename(copied.temp, join(options.feedDir, url));
-    const comment = `timestamp:${Math.floor(options.now.getTime() / 1000)}\tfile:${MANIFEST}\tserial:${manifest.serial}\thashed`;
-    const signature = signData(secretKey, bytes, comment);
-    // Signature first: a host that fetches between the two renames sees a
-    // pair that does not verify and simply retries on its next cycle.
-    await writeFileAtomic(join(options.feedDir, SIGNATURE), signature);
-    await writeFileAtomic(join(options.feedDir, MANIFEST), bytes);
-    await fsyncDir(options.feedDir);
-    const recordedBefore = record.feeds[feedKey] !== undefined;
-    record.feeds[feedKey] = {
-      serial: manifest.serial,
-      sha256: sha256Hex(bytes),
-    };
-    await writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`, 0o600).catch(
-      (error) => {
-        throw refuse(
-          `published serial ${manifest.serial}, but could not record it in ${recordPath} (${oneLine(error)}); ${recordedBefore ? "the record still names what was signed before, so the next publish refuses the feed as not the one this key last signed: check it, then pass --signed-elsewhere" : "the next publish will trust the feed as it is"}`,
-        );
-      },
-    );
+    await signAndWrite(options.feedDir, feed, manifest, bytes, options.now);
     return { manifest, release };
   } finally {
     await rm(copied.temp, { force: true });
   }
+}
+
+export interface RolloutPercentOptions {
+  feedDir: string;
+  keyFile: string;
+  version: string;
+  percent: number;
+  expiresInS: number;
+  now: Date;
+  trustedKeys?: readonly PublicKey[];
+  signedElsewhere?: boolean;
+}
+
+/** The feed's verified manifest and its release of `version`; refuses when there is none. */
+export async function verifiedRelease(
+  feedDir: string,
+  keyFile: string,
+  version: string,
+  trustedKeys: readonly PublicKey[] = [],
+): Promise<PublishResult> {
+  const secretKey = parseSecretKey(await readFile(keyFile, "utf8"), keyFile);
+  const current = await readVerifiedFeed(feedDir, [publicKeyOf(secretKey), ...trustedKeys]);
+  const release = current?.manifest.releases.find((r) => r.version === version);
+  if (!current || !release)
+    throw refuse(
+      `feed ${feedDir} has no release ${version} (it has ${current?.manifest.releases.map((r) => r.version).join(", ") || "none"})`,
+    );
+  return { manifest: current.manifest, release };
+}
+
+/**
+ * Sets one release's rollout percent and re-signs the manifest (`rollout`,
+ * issue 18): the same verify-first, record-checked, serial-bumping path as
+ * a publish, with the tarballs left as they are.
+ */
+export async function setRolloutPercent(options: RolloutPercentOptions): Promise<PublishResult> {
+  if (!Number.isInteger(options.percent) || options.percent < 0 || options.percent > 100)
+    throw new UpdaterError(
+      "E_USAGE",
+      `--to: expected an integer from 0 to 100, found ${options.percent}`,
+    );
+  const feed = await openFeed(options);
+  const { existing } = feed;
+  const release = existing?.releases.find((r) => r.version === options.version);
+  if (!existing || !release)
+    throw refuse(
+      `feed ${options.feedDir} has no release ${options.version} (it has ${existing?.releases.map((r) => r.version).join(", ") || "none"})`,
+    );
+  const changed: Release = {
+    ...release,
+    rollout: { ...release.rollout, percent: options.percent },
+  };
+  const manifest: Manifest = {
+    ...existing,
+    serial: nextSerial(existing),
+    issued_at: options.now.toISOString(),
+    expires: new Date(options.now.getTime() + options.expiresInS * 1000).toISOString(),
+    releases: existing.releases.map((r) => (r === release ? changed : r)),
+  };
+  await signAndWrite(options.feedDir, feed, manifest, manifestBytes(manifest), options.now);
+  return { manifest, release: changed };
 }
