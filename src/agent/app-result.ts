@@ -10,7 +10,11 @@ import type { ReleaseRef, Report, ReportStatus } from "../report/build.js";
 import type { State } from "../state/store.js";
 
 /** interrupted: stopped part way (a stop before rotation, a shutdown after it); nothing is reported yet. */
-export type UpdateStatus = Exclude<ReportStatus, "warning"> | "up_to_date" | "held" | "interrupted";
+export type UpdateStatus =
+  | Exclude<ReportStatus, "warning" | "current">
+  | "up_to_date"
+  | "held"
+  | "interrupted";
 
 export interface AppResult {
   status: UpdateStatus;

@@ -69,6 +69,12 @@ const ROWS = {
     schema: httpUrl,
     doc: "Where outcomes are POSTed. Absent: no reports are sent.",
   },
+  "feed.heartbeat": {
+    expected: 'a duration like "6h", or "0" (no heartbeat)',
+    schema: z.string().refine((v) => v === "0" || parseDurationSeconds(v) !== undefined),
+    default: "6h",
+    doc: 'With feed.report_url: a host that has filed no report for this long sends a small "current" report with its active release, so the master knows every host\'s release and when it was last seen. "0": never.',
+  },
   "feed.ca": {
     expected: "a PEM file path",
     schema: nonEmpty,

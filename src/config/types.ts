@@ -17,6 +17,8 @@ export interface Config {
   feed: {
     url: string;
     report_url?: string;
+    /** feed.heartbeat in milliseconds; 0: no heartbeat. */
+    heartbeat_ms: number;
     ca?: string;
     cert?: string;
     key?: string;

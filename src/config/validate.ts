@@ -103,6 +103,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
     flat.get("schedule.windows")?.file ?? mainFile,
   );
   const minAge = get<string | undefined>("pin.min_age");
+  const heartbeat = get<string>("feed.heartbeat");
   const failedReleaseS =
     failedRelease === "never" ? null : (parseDurationSeconds(failedRelease) ?? null);
 
@@ -114,6 +115,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
     feed: {
       url: get("feed.url"),
       report_url: get("feed.report_url"),
+      heartbeat_ms: heartbeat === "0" ? 0 : msOf(parseDurationSeconds(heartbeat) as number),
       ca: get("feed.ca"),
       cert: get("feed.cert"),
       key: get("feed.key"),

@@ -13,6 +13,7 @@ import { appCycle } from "../agent/update.js";
 import type { Config } from "../config/types.js";
 import { codeOf, isUpdaterError, oneLine } from "../errors.js";
 import type { AgentDeps } from "../host/deps.js";
+import { withHeartbeat } from "../host/heartbeat.js";
 import { fileReport, sendPendingReports } from "../host/reports.js";
 import { lockHost } from "../host/trusted-dirs.js";
 import { withCertificateWarnings } from "../host/warnings.js";
@@ -69,7 +70,7 @@ export async function runUpdate(
       await selfCycle(config, deps);
       throw error;
     }
-    const report = await withCertificateWarnings(
+    const warned = await withCertificateWarnings(
       config,
       deps,
       app.report,
@@ -78,6 +79,12 @@ export async function runUpdate(
       deps.log.warn({ code: "E_IO" }, `Certificate warnings not checked: ${oneLine(error)}`);
       return app.report;
     });
+    const report = await withHeartbeat(config, deps, warned, app.from, app.manifestSerial).catch(
+      (error) => {
+        deps.log.warn({ code: "E_IO" }, `Heartbeat not filed: ${oneLine(error)}`);
+        return warned;
+      },
+    );
     if (report) await fileReport(config, deps, report, () => clearInflight(config.state_dir));
     return { ...app, report, self: await selfCycle(config, deps) };
   } finally {

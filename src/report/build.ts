@@ -13,7 +13,9 @@ export type ReportStatus =
   | "failed"
   | "skipped"
   /** Nothing was tried; the host has something to say (a certificate about to expire). */
-  | "warning";
+  | "warning"
+  /** Nothing was tried or is wrong: the heartbeat, naming the active release in `from` (issue 18). */
+  | "current";
 
 export interface ReleaseRef {
   sha: string;

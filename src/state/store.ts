@@ -63,6 +63,8 @@ export interface State {
   budget_reported_sha: string | null;
   /** The warnings last reported on their own, and when (again after 24 h or when they change). */
   warned: { text: string; at: string } | null;
+  /** When this host last filed a report of any kind: a heartbeat is due feed.heartbeat after it. */
+  reported_at: string | null;
 }
 
 export interface StateMetrics {
@@ -106,6 +108,7 @@ export function emptyState(): State {
     update_times: [],
     budget_reported_sha: null,
     warned: null,
+    reported_at: null,
     metrics: { updates_total: {}, last_success_at: null, last_update_duration_s: null },
   };
 }
