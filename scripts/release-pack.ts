@@ -56,6 +56,18 @@ async function oddEntries(dir: string): Promise<string[]> {
   return odd;
 }
 
+/** Compiled add-ons (.node files): a host's release must have none (issue 18). */
+async function nativeModules(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    const info = await lstat(path);
+    if (info.isDirectory()) found.push(...(await nativeModules(path)));
+    else if (name.endsWith(".node")) found.push(path);
+  }
+  return found;
+}
+
 async function sha256Of(path: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
@@ -106,6 +118,8 @@ export async function packRelease(
       REPO,
     );
     await chmod(join(stage, "dist/src/cli/main.js"), 0o755);
+    // The master's part (issue 18) is not a host's: its commands say so in one line.
+    await rm(join(stage, "dist/src/master"), { recursive: true, force: true });
     for (const path of [
       "package.json",
       "package-lock.json",
@@ -117,11 +131,26 @@ export async function packRelease(
     if (version !== own.version) await stampVersion(stage, version);
     run(
       "npm",
-      ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"],
+      // --omit=optional: the master's database drivers (better-sqlite3, a native
+      // module, and pg) are optional dependencies that a host never needs.
+      [
+        "ci",
+        "--omit=dev",
+        "--omit=optional",
+        "--ignore-scripts",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+      ],
       stage,
     );
     // links to the packages' command-line tools; the updater's extraction refuses links
     await rm(join(stage, "node_modules/.bin"), { recursive: true, force: true });
+    const native = await nativeModules(stage);
+    if (native.length > 0)
+      throw new Error(
+        `release:pack: a host's release carries no native module, found ${native.map((p) => relative(stage, p)).join(", ")}`,
+      );
     const odd = await oddEntries(stage);
     if (odd.length > 0) {
       throw new Error(

@@ -38,6 +38,10 @@ export type ErrorCode =
   | "E_CLOCK"
   | "E_UNSAFE_PATH"
   | "E_IO"
+  /** The master's report store cannot be read or written (issue 18). */
+  | "E_STORE"
+  /** `rollout` refused: too few attempts, or too many failures (issue 18). */
+  | "E_ROLLOUT"
   /** A cycle cut short by a stop request or the system's shutdown (exit 75: the next run finishes it). */
   | "E_STOPPED"
   /** Not thrown: what a failure that is no UpdaterError (a bug) is called in --json and logs. */

@@ -17,6 +17,8 @@ const SRC = resolve(import.meta.dirname, "../src");
  */
 export const LAYERS: string[][] = [
   ["cli"],
+  // The master's side (issue 18): above everything a host runs, so nothing a host runs imports it.
+  ["master"],
   ["daemon"],
   ["cycle"],
   ["agent", "self-update"],
@@ -115,4 +117,28 @@ test("no import cycle between modules", () => {
 test("the test sees the imports (a known edge is found)", () => {
   const cli = join(SRC, "cli/program.ts");
   assert.ok(graph.get(cli)?.includes(join(SRC, "cli/commands/update.ts")));
+});
+
+test("the host's code never loads the master's: only the master's commands import src/master, and only when they run", () => {
+  const MASTER = join(SRC, "master");
+  const allowed = ["cli/commands/receive.ts", "cli/commands/fleet.ts", "cli/commands/rollout.ts"];
+  const wrong: string[] = [];
+  for (const [file, imports] of graph) {
+    if (file.startsWith(`${MASTER}/`)) continue;
+    const rel = relative(SRC, file);
+    for (const target of imports.filter((t) => t.startsWith(`${MASTER}/`))) {
+      if (!allowed.includes(rel)) wrong.push(`${rel} -> ${relative(SRC, target)}`);
+    }
+    if (allowed.includes(rel)) {
+      // static imports of master (import ... from "../../master/...") would load it with the CLI
+      const text = readFileSync(file, "utf8");
+      if (/^\s*import[^(]*from\s*["'][^"']*\/master\//m.test(text))
+        wrong.push(`${rel}: a static import of src/master`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+  // and the check sees the dynamic imports it allows
+  assert.ok(
+    graph.get(join(SRC, "cli/commands/fleet.ts"))?.includes(join(MASTER, "fleet/summary.ts")),
+  );
 });

@@ -7,10 +7,13 @@ import { Command, CommanderError } from "commander";
 import { UPDATER_VERSION } from "../version.js";
 import { registerCheck } from "./commands/check.js";
 import { registerClear } from "./commands/clear.js";
+import { registerFleet } from "./commands/fleet.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerPublish } from "./commands/publish.js";
+import { registerReceive } from "./commands/receive.js";
 import { registerRollback } from "./commands/rollback.js";
+import { registerRollout } from "./commands/rollout.js";
 import { registerRun } from "./commands/run.js";
 import { registerStatus } from "./commands/status.js";
 import { registerUpdate } from "./commands/update.js";
@@ -35,6 +38,10 @@ export function buildProgram(): Command {
   registerClear(program);
   registerKeygen(program);
   registerPublish(program);
+  // the master's side (issue 18): src/master/ is loaded only when these run
+  registerReceive(program);
+  registerFleet(program);
+  registerRollout(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

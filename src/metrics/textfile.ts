@@ -35,7 +35,8 @@ export interface MetricsInput {
 export const SELF_UPDATE_RESULTS = ["updated", "rolled_back", "failed"] as const;
 
 /** Label values escaped as the exposition format wants (backslash, quote, newline). */
-function label(value: string): string {
+/** A Prometheus label value, escaped (also the master's /metrics). */
+export function promLabel(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
@@ -75,7 +76,7 @@ export function renderMetrics(input: MetricsInput): string {
     lines.push(
       "# HELP decnet_updater_active_release_info The release in releases/active.",
       "# TYPE decnet_updater_active_release_info gauge",
-      `decnet_updater_active_release_info{sha="${label(input.active.sha)}",version="${label(input.active.version ?? "")}"} 1`,
+      `decnet_updater_active_release_info{sha="${promLabel(input.active.sha)}",version="${promLabel(input.active.version ?? "")}"} 1`,
     );
   }
   gauge(
@@ -101,7 +102,7 @@ function renderUpdater(lines: string[], updater: UpdaterMetrics): void {
   lines.push(
     "# HELP decnet_updater_self_release_info The running updater and the sha of its active slot.",
     "# TYPE decnet_updater_self_release_info gauge",
-    `decnet_updater_self_release_info{sha="${label(updater.activeSha ?? "")}",version="${label(updater.version)}"} 1`,
+    `decnet_updater_self_release_info{sha="${promLabel(updater.activeSha ?? "")}",version="${promLabel(updater.version)}"} 1`,
     "# HELP decnet_updater_self_on_trial 1 while a new updater release runs on trial (not committed yet).",
     "# TYPE decnet_updater_self_on_trial gauge",
     `decnet_updater_self_on_trial ${updater.onTrial ? 1 : 0}`,

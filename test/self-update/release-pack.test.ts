@@ -53,8 +53,19 @@ test("release:pack makes a release the updater accepts and that runs with no reg
     "package-lock.json",
   ])
     assert.ok(existsSync(join(slot, path)), `${path} is in the release`);
-  for (const path of ["node_modules/typescript", "node_modules/tsx", "node_modules/.bin", "src"])
+  for (const path of [
+    "node_modules/typescript",
+    "node_modules/tsx",
+    "node_modules/.bin",
+    "src",
+    // the master's part and its database drivers (issue 18): no native module on hosts
+    "node_modules/better-sqlite3",
+    "node_modules/pg",
+    "dist/src/master",
+  ])
     assert.ok(!existsSync(join(slot, path)), `${path} is not in the release`);
+  const native = spawnSync("find", [slot, "-name", "*.node"], { encoding: "utf8" });
+  assert.equal(native.stdout, "", "no compiled add-on in a host's release");
 
   // run from elsewhere, with npm's registry unreachable: everything comes from the slot
   const env = { PATH: process.env.PATH, npm_config_registry: "http://127.0.0.1:9/" };
@@ -75,4 +86,15 @@ test("release:pack makes a release the updater accepts and that runs with no reg
   });
   assert.equal(check.status, 1, check.stderr);
   assert.match(check.stderr, new RegExp(`^decnet-updater: config ${missing}: `));
+  // the master's commands say in one line that this is a host's release
+  const fleet = spawnSync(process.execPath, [main, "fleet", "--config", missing], {
+    cwd: root,
+    env,
+    encoding: "utf8",
+  });
+  assert.equal(fleet.status, 64, fleet.stderr);
+  assert.equal(
+    fleet.stderr,
+    "decnet-updater: this is a host's release of decnet-updater, without the master's part: run receive, fleet and rollout from a checkout on the master (npm ci && npm run build)\n",
+  );
 });

@@ -1,0 +1,182 @@
+/**
+ * `decnet-updater receive`: the report receiver. One listener takes POST
+ * /reports from the fleet (mTLS itself, or plain HTTP behind nginx from the
+ * configured proxy addresses); a second one, on loopback by default, serves
+ * the operator's views (GET /fleet, /fleet.json, /metrics). A host's
+ * certificate is not an operator's, so the views are never on the fleet's
+ * listener.
+ */
+import { readFile } from "node:fs/promises";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { oneLine } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { ReceiverConfig } from "./config.js";
+import { FLEET_PAGE_CSP, renderFleetHtml } from "./fleet/html.js";
+import { renderFleetMetrics } from "./fleet/metrics.js";
+import { fleetSummary } from "./fleet/summary.js";
+import { answer, ingest } from "./ingest.js";
+import type { Database } from "./store/database.js";
+import { GroupCommit } from "./store/group-commit.js";
+import { openStore } from "./store/open.js";
+
+export interface RunningReceiver {
+  /** The fleet's listener, e.g. "https://127.0.0.1:40123". */
+  url: string;
+  /** The views' listener, or null when view.listen = "". */
+  viewUrl: string | null;
+  db: Database;
+  /** Stops taking connections, lets the requests in flight finish, closes the store. */
+  close(): Promise<void>;
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+function hostPart(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+export async function startReceiver(
+  config: ReceiverConfig,
+  log: Logger,
+  now: () => Date = () => new Date(),
+): Promise<RunningReceiver> {
+  const db = await openStore(config.store, "receive", (error) =>
+    log.warn({ code: "E_STORE" }, `Store connection lost: ${oneLine(error)}`),
+  );
+  const commit = new GroupCommit(db);
+  const context = {
+    identity: config.identity,
+    trustedProxies: config.tls ? null : config.trustedProxies,
+    commit,
+    log,
+    now,
+  };
+  const onReport = (request: IncomingMessage, response: ServerResponse) => {
+    const path = (request.url ?? "").split("?")[0];
+    if (path !== "/reports")
+      return answer(response, 404, `not found: ${path} (reports go to POST /reports)`);
+    if (request.method !== "POST") {
+      response.setHeader("allow", "POST");
+      return answer(response, 405, `method ${request.method} not allowed: POST a report`);
+    }
+    ingest(request, response, context).catch((error) => {
+      log.error({ code: "E_INTERNAL" }, `Report handler failed: ${oneLine(error)}`);
+      answer(response, 500, "internal error; send it again later");
+    });
+  };
+  const timeouts = {
+    headersTimeout: config.headerTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    // How often Node looks for connections past those timeouts (30 s by default).
+    connectionsCheckingInterval: Math.min(1000, config.headerTimeoutMs),
+    keepAliveTimeout: 5000,
+  };
+  let server: Server;
+  try {
+    server = config.tls
+      ? (createHttpsServer(
+          {
+            ...timeouts,
+            cert: await readFile(config.tls.cert),
+            key: await readFile(config.tls.key),
+            ca: await readFile(config.tls.clientCa),
+            requestCert: true,
+            rejectUnauthorized: true,
+            minVersion: "TLSv1.2",
+            handshakeTimeout: config.headerTimeoutMs,
+          },
+          onReport,
+        ) as unknown as Server)
+      : createHttpServer(timeouts, onReport);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  server.maxHeadersCount = 64;
+  const port = await listen(server, config.listen.host, config.listen.port).catch(async (error) => {
+    await db.close();
+    throw error;
+  });
+  const url = `${config.tls ? "https" : "http"}://${hostPart(config.listen.host)}:${port}`;
+
+  let view: Server | null = null;
+  let viewUrl: string | null = null;
+  if (config.view) {
+    view = createHttpServer(
+      { headersTimeout: 10_000, requestTimeout: 30_000 },
+      (request, response) => {
+        const path = (request.url ?? "").split("?")[0];
+        if (request.method !== "GET" && request.method !== "HEAD")
+          return answer(response, 405, "GET only");
+        const respond = async () => {
+          const summary = await fleetSummary(db, now(), config.staleAfterS);
+          if (path === "/metrics") {
+            response.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+            return response.end(renderFleetMetrics(summary));
+          }
+          if (path === "/fleet") {
+            response.writeHead(200, {
+              "content-type": "text/html; charset=utf-8",
+              "content-security-policy": FLEET_PAGE_CSP,
+              "x-content-type-options": "nosniff",
+              "cache-control": "no-store",
+            });
+            return response.end(renderFleetHtml(summary));
+          }
+          if (path === "/fleet.json") {
+            response.writeHead(200, { "content-type": "application/json" });
+            return response.end(`${JSON.stringify(summary)}\n`);
+          }
+          return answer(response, 404, `not found: ${path} (try /fleet, /fleet.json or /metrics)`);
+        };
+        respond().catch((error) => {
+          log.error({ code: "E_STORE" }, `Fleet view failed: ${oneLine(error)}`);
+          answer(response, 503, `the store cannot be read: ${oneLine(error)}`);
+        });
+      },
+    );
+    try {
+      const viewPort = await listen(view, config.view.host, config.view.port);
+      viewUrl = `http://${hostPart(config.view.host)}:${viewPort}`;
+    } catch (error) {
+      await closeServer(server);
+      await db.close();
+      throw error;
+    }
+  }
+  log.info(
+    { url, view_url: viewUrl, store: db.where, mode: config.tls ? "mtls" : "proxy" },
+    `Receiving reports at ${url}/reports (${config.tls ? "mTLS" : `behind a proxy at ${config.trustedProxies.join(", ")}`}); store ${db.kind} ${db.where}.`,
+  );
+  return {
+    url,
+    viewUrl,
+    db,
+    async close() {
+      await Promise.all([closeServer(server), view ? closeServer(view) : Promise.resolve()]);
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * What the receiver accepts as a report (docs/protocol.md section 4). The
+ * host builds reports in report/build.ts; this is the other side's check of
+ * bytes anyone with a fleet certificate can send. Unknown fields are kept
+ * (a newer host may add one), so the object passes through; every refusal
+ * names the field, what was expected and what was found.
+ */
+import { z } from "zod";
+
+export const REPORT_STATUSES = [
+  "updated",
+  "rolled_back",
+  "rollback_failed",
+  "failed",
+  "skipped",
+  "warning",
+  "current",
+] as const;
+export type ReceivedStatus = (typeof REPORT_STATUSES)[number];
+
+/** The statuses of a host that tried a release; the failure rate counts the last three. */
+export const ATTEMPT_STATUSES = ["updated", "rolled_back", "rollback_failed", "failed"] as const;
+
+const LINE = 4096;
+const STDERR = 16 * 1024;
+const iso = z
+  .string()
+  .refine((v) => /^\d{4}-\d\d-\d\dT/.test(v) && Number.isFinite(Date.parse(v)), {
+    message: "expected an ISO 8601 time",
+  });
+const release = z
+  .object({
+    sha: z
+      .string()
+      .regex(/^[0-9a-f]{7,64}$/, { message: "expected a lowercase hex sha of 7 to 64 characters" }),
+    version: z.string().max(128).nullable(),
+  })
+  .nullable();
+
+const REPORT = z.looseObject({
+  id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, {
+    message: "expected a UUID",
+  }),
+  host_id: z.string().min(1).max(255),
+  updater_version: z.string().min(1).max(128),
+  status: z.enum(REPORT_STATUSES),
+  from: release,
+  to: release,
+  manifest_serial: z.number().int().min(0).nullable(),
+  started_at: iso,
+  finished_at: iso,
+  steps: z
+    .array(z.object({ name: z.string().min(1).max(64), ms: z.number().min(0), ok: z.boolean() }))
+    .max(64),
+  error: z.string().max(LINE).nullable(),
+  stderr: z.string().max(STDERR).nullable(),
+  manual: z.boolean().optional(),
+  component: z.literal("updater").optional(),
+  warnings: z.array(z.string().max(LINE)).max(32).optional(),
+});
+
+export type ReceivedReport = z.infer<typeof REPORT>;
+
+/** What a refused field looks like in the answer: `field to.sha: expected ..., found ...`. */
+function describeIssue(issue: z.core.$ZodIssue, body: unknown): string {
+  const path = issue.path.map(String).join(".");
+  let found: unknown = body;
+  for (const part of issue.path)
+    found = (found as Record<PropertyKey, unknown> | undefined)?.[part as string];
+  const shown =
+    found === undefined
+      ? "nothing"
+      : typeof found === "string"
+        ? JSON.stringify(found.length > 40 ? `${found.slice(0, 37)}...` : found)
+        : Array.isArray(found)
+          ? `a list of ${found.length}`
+          : found === null
+            ? "null"
+            : typeof found === "object"
+              ? "an object"
+              : String(found);
+  return `field ${path || "(the body)"}: ${issue.message}, found ${shown}`;
+}
+
+export type Checked = { ok: true; report: ReceivedReport } | { ok: false; why: string };
+
+/** The parsed JSON body, checked; the first wrong field is named. */
+export function checkReport(body: unknown): Checked {
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    return { ok: false, why: "the body is not a JSON object" };
+  const parsed = REPORT.safeParse(body, {
+    error: (issue) =>
+      issue.code === "invalid_type"
+        ? `expected ${issue.expected}`
+        : issue.code === "invalid_value"
+          ? `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`
+          : undefined,
+  });
+  if (parsed.success) return { ok: true, report: parsed.data };
+  return { ok: false, why: describeIssue(parsed.error.issues[0] as z.core.$ZodIssue, body) };
+}

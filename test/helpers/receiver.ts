@@ -1,0 +1,118 @@
+/**
+ * The master's receiver for tests: the real `startReceiver` with a real
+ * config file, on loopback port 0, its log lines captured; and a client
+ * that POSTs as a host does (its own certificate, one connection each).
+ */
+import { readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { createLogger } from "../../src/log.js";
+import { loadReceiverConfig } from "../../src/master/config.js";
+import { type RunningReceiver, startReceiver } from "../../src/master/receiver.js";
+import type { CertFiles, Pki } from "./pki.js";
+
+export interface TestReceiver extends RunningReceiver {
+  logs: Array<Record<string, unknown>>;
+  configFile: string;
+}
+
+export function receiverToml(
+  dir: string,
+  pki: Pki,
+  options: { mode: "mtls" | "proxy"; identity?: string; storeUrl?: string; extra?: string },
+): string {
+  return [
+    `listen = "127.0.0.1:0"`,
+    `state_dir = "${join(dir, "state")}"`,
+    `identity = "${options.identity ?? "cn"}"`,
+    options.extra ?? "",
+    ...(options.mode === "mtls"
+      ? [
+          "[tls]",
+          `cert = "${pki.server.cert}"`,
+          `key = "${pki.server.key}"`,
+          `client_ca = "${pki.ca}"`,
+        ]
+      : ["[proxy]", `trusted = ["127.0.0.1"]`]),
+    "[view]",
+    `listen = "127.0.0.1:0"`,
+    ...(options.storeUrl ? ["[store]", `url = "${options.storeUrl}"`] : []),
+  ].join("\n");
+}
+
+export async function startTestReceiver(
+  dir: string,
+  pki: Pki,
+  options: { mode: "mtls" | "proxy"; identity?: string; storeUrl?: string; extra?: string },
+): Promise<TestReceiver> {
+  const configFile = join(dir, "receiver.toml");
+  await writeFile(configFile, receiverToml(dir, pki, options));
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split("\n").filter(Boolean)) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const receiver = await startReceiver(
+    await loadReceiverConfig(configFile),
+    createLogger("info", sink),
+  );
+  return Object.assign(receiver, { logs, configFile });
+}
+
+export interface Answer {
+  status: number;
+  text: string;
+}
+
+/** One POST on its own connection, as one host does. */
+export function postReport(
+  url: string,
+  body: string | Buffer,
+  options: {
+    client?: CertFiles;
+    ca?: string;
+    headers?: Record<string, string>;
+    localAddress?: string;
+  } = {},
+): Promise<Answer> {
+  const target = new URL("/reports", url);
+  return new Promise((resolve, reject) => {
+    const common = {
+      method: "POST",
+      host: target.hostname,
+      port: target.port,
+      path: target.pathname,
+      agent: false as const,
+      headers: { "content-type": "application/json", ...(options.headers ?? {}) },
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    };
+    const onResponse = (response: import("node:http").IncomingMessage) => {
+      let text = "";
+      response.setEncoding("utf8");
+      response.on("data", (c) => {
+        text += c;
+      });
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
+    };
+    const req =
+      target.protocol === "https:"
+        ? httpsRequest(
+            {
+              ...common,
+              ca: options.ca ? readFileSync(options.ca) : undefined,
+              ...(options.client
+                ? { cert: readFileSync(options.client.cert), key: readFileSync(options.client.key) }
+                : {}),
+            },
+            onResponse,
+          )
+        : httpRequest(common, onResponse);
+    req.on("error", reject);
+    req.end(body);
+  });
+}
