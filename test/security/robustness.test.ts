@@ -130,9 +130,13 @@ describe("point 14: files in the outbox that are not reports", () => {
       { force: false },
     );
     assert.equal(result.status, "up_to_date");
+    // the pending report, then this cycle's heartbeat (no report filed here yet: issue 18)
     assert.deepEqual(
-      received.map((r) => r.id),
-      [id],
+      received.map((r) => [r.id === id ? id : "new", (r as { status?: string }).status]),
+      [
+        [id, "failed"],
+        ["new", "current"],
+      ],
     );
     assert.deepEqual((await readdir(outbox)).sort(), ["rejected"]);
     assert.deepEqual((await readdir(join(outbox, "rejected"))).sort(), [
