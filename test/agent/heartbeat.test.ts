@@ -33,7 +33,10 @@ function upToDate(serial = 10): void {
   );
 }
 
-async function host(t: Parameters<typeof tempDir>[0], feed: Record<string, unknown> = {}): Promise<AgentDirs> {
+async function host(
+  t: Parameters<typeof tempDir>[0],
+  feed: Record<string, unknown> = {},
+): Promise<AgentDirs> {
   master.reports.length = 0;
   return runningHost(await tempDir(t), master.pki, master.signer, `${master.server.url}/feed`, {
     feed: { report_url: `${master.server.url}/reports`, ...feed },
@@ -42,7 +45,9 @@ async function host(t: Parameters<typeof tempDir>[0], feed: Record<string, unkno
 
 async function cycleAt(dirs: AgentDirs, now: Date) {
   master.date = now;
-  return runUpdate(await loadConfig(dirs.configFile), agentDeps({ now: () => now }), { force: false });
+  return runUpdate(await loadConfig(dirs.configFile), agentDeps({ now: () => now }), {
+    force: false,
+  });
 }
 
 test("an up-to-date host sends one 'current' report per feed.heartbeat, naming its active release", async (t) => {

@@ -43,9 +43,13 @@ export async function writeHostConfig(
   options: {
     mode?: "process" | "systemd";
     reportUrl?: string;
+    /** The host's id and its own client certificate (default: "e2e-host", the PKI's client). */
+    hostId?: string;
+    client?: { cert: string; key: string };
     extra?: Record<string, Record<string, unknown>>;
   } = {},
 ): Promise<Host> {
+  const client = options.client ?? pki.client;
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const installDir = join(dir, "opt/decnet");
@@ -53,14 +57,14 @@ export async function writeHostConfig(
   const unitsDir = join(dir, "etc/systemd/system");
   const pathLink = join(dir, "usr/local/bin/decnet");
   const configFile = await writeToml(dir, "updater.toml", {
-    host_id: "e2e-host",
+    host_id: options.hostId ?? "e2e-host",
     install_dir: installDir,
     state_dir: stateDir,
     feed: {
       url: feedUrl,
       ca: pki.ca,
-      cert: pki.client.cert,
-      key: pki.client.key,
+      cert: client.cert,
+      key: client.key,
       trusted_keys: [signer.pubLine],
       timeout_s: 5,
       ...(options.reportUrl ? { report_url: options.reportUrl } : {}),

@@ -116,3 +116,72 @@ export function postReport(
     req.end(body);
   });
 }
+
+export interface SpawnedReceiver {
+  url: string;
+  viewUrl: string | null;
+  child: import("node:child_process").ChildProcess;
+  /** Log lines (JSON) so far. */
+  lines: () => Array<Record<string, unknown>>;
+  /** Sends `signal` and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** `decnet-updater receive --config FILE` as a subprocess of the real CLI; resolves once it listens. */
+export async function spawnReceiver(configFile: string): Promise<SpawnedReceiver> {
+  const { spawn } = await import("node:child_process");
+  const { REPO } = await import("./cli.js");
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(REPO, "src/cli/main.ts"), "receive", "--config", configFile],
+    {
+      cwd: REPO,
+      env: { ...process.env, DECNET_UPDATER_LOG_FORMAT: "json" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const lines: Array<Record<string, unknown>> = [];
+  let stderr = "";
+  let buffer = "";
+  child.stderr?.setEncoding("utf8").on("data", (c) => {
+    stderr += c;
+  });
+  const ready = new Promise<{ url: string; viewUrl: string | null }>((resolve, reject) => {
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      buffer += chunk;
+      let at = buffer.indexOf("\n");
+      while (at >= 0) {
+        const line = buffer.slice(0, at);
+        buffer = buffer.slice(at + 1);
+        try {
+          const doc = JSON.parse(line) as Record<string, unknown>;
+          lines.push(doc);
+          if (typeof doc.url === "string" && String(doc.msg).startsWith("Receiving reports"))
+            resolve({ url: doc.url, viewUrl: (doc.view_url as string | null) ?? null });
+        } catch {
+          // not a log line
+        }
+        at = buffer.indexOf("\n");
+      }
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`receive exited ${code} before listening: ${stderr}`)),
+    );
+  });
+  const { url, viewUrl } = await ready;
+  return {
+    url,
+    viewUrl,
+    child,
+    lines: () => lines,
+    stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null)
+        return Promise.resolve(child.exitCode);
+      const exited = new Promise<number | null>((resolve) =>
+        child.once("exit", (code) => resolve(code)),
+      );
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
