@@ -6,7 +6,8 @@
  * the caller skips with POSTGRES_SKIP.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./release.js";
 
@@ -53,7 +54,9 @@ function run(args: string[]): void {
   execFileSync(file as string, rest, { stdio: ["ignore", "ignore", "pipe"] });
 }
 
-export async function startPostgres(dir: string): Promise<RunningPostgres> {
+/** A server in a folder of its own under the temp dir (its parents must be open to the server's user); stop() removes it. */
+export async function startPostgres(): Promise<RunningPostgres> {
+  const dir = mkdtempSync(join(tmpdir(), "du-pg-"));
   const dataDir = join(dir, "pgdata");
   const socketDir = join(dir, "pgsock");
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -106,6 +109,7 @@ export async function startPostgres(dir: string): Promise<RunningPostgres> {
       } catch {
         // already stopped
       }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -6,8 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { figuresOf, fleetSummary, hostReports } from "../../src/master/fleet/summary.js";
@@ -63,16 +61,10 @@ function suite(kind: "sqlite" | "postgres", skip: string | false) {
       }
       return openStore({ sqlitePath: join(dir, "reports.sqlite") }, "receive");
     };
-    let pgDir: string | undefined;
     before(async () => {
-      if (kind !== "postgres") return;
-      pgDir = await mkdtemp(join(tmpdir(), "du-pg-"));
-      pg = await startPostgres(pgDir);
+      if (kind === "postgres") pg = await startPostgres();
     });
-    after(async () => {
-      pg?.stop();
-      if (pgDir) await rm(pgDir, { recursive: true, force: true });
-    });
+    after(() => pg?.stop());
 
     test("a report is stored once; the same bytes again are a duplicate, other bytes a conflict", async (t) => {
       db = await fresh(t);
