@@ -50,26 +50,52 @@ test("the fleet page, as Chromium renders it", { skip: SKIP }, async () => {
   const receiver = await startTestReceiver(dir, pki, { mode: "proxy" });
   try {
     const send = async (host: string, fields: Record<string, unknown>) => {
-      const answer = await postReport(receiver.url, JSON.stringify(hostReport({ host_id: host, ...fields })), {
-        headers: { "x-client-verify": "SUCCESS", "x-client-subject": `CN=${host.replace(/([,+\\])/g, "\\$1")}` },
-      });
+      const answer = await postReport(
+        receiver.url,
+        JSON.stringify(hostReport({ host_id: host, ...fields })),
+        {
+          headers: {
+            "x-client-verify": "SUCCESS",
+            "x-client-subject": `CN=${host.replace(/([,+\\])/g, "\\$1")}`,
+          },
+        },
+      );
       assert.equal(answer.status, 201, answer.text);
     };
     const v12 = { sha: SHA_C, version: "1.2.0" };
     for (let i = 0; i < 6; i++) await send(`worker-${i}`, { to: v12, status: "updated" });
-    await send("worker-6", { to: v12, status: "rolled_back", error: "probe: GET /health answered 500 (30 attempts)" });
+    await send("worker-6", {
+      to: v12,
+      status: "rolled_back",
+      error: "probe: GET /health answered 500 (30 attempts)",
+    });
     await send("worker-7", { to: v12, status: "failed", error: "install: pip exited 1" });
-    await send('<img src=x onerror="alert(1)">', { to: v12, status: "failed", error: "<script>alert(2)</script>" });
-    await send("worker-8", { to: { sha: SHA_B, version: "1.1.0" }, from: { sha: SHA_A, version: "1.0.0" }, status: "updated" });
+    await send('<img src=x onerror="alert(1)">', {
+      to: v12,
+      status: "failed",
+      error: "<script>alert(2)</script>",
+    });
+    await send("worker-8", {
+      to: { sha: SHA_B, version: "1.1.0" },
+      from: { sha: SHA_A, version: "1.0.0" },
+      status: "updated",
+    });
     await receiver.db.write((tx) =>
-      tx.run("UPDATE hosts SET last_seen = ? WHERE host_id = ?", ["2026-01-01T00:00:00.000Z", "worker-8"]),
+      tx.run("UPDATE hosts SET last_seen = ? WHERE host_id = ?", [
+        "2026-01-01T00:00:00.000Z",
+        "worker-8",
+      ]),
     );
     const url = `${receiver.viewUrl}/fleet`;
     const head = await fetch(url);
-    assert.equal(head.headers.get("content-security-policy"), "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    assert.equal(
+      head.headers.get("content-security-policy"),
+      "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
 
     const dom = await chromium(["--dump-dom", url]);
-    const release = /<tr class="release"[^>]*data-version="1\.2\.0"[^>]*>([\s\S]*?)<\/tr>/.exec(dom)?.[1] ?? "";
+    const release =
+      /<tr class="release"[^>]*data-version="1\.2\.0"[^>]*>([\s\S]*?)<\/tr>/.exec(dom)?.[1] ?? "";
     assert.match(release, /<span class="seg updated" data-count="6"/);
     assert.match(release, /<span class="seg rolled_back" data-count="1"/);
     assert.match(release, /<span class="seg failed" data-count="2"/);
@@ -82,8 +108,14 @@ test("the fleet page, as Chromium renders it", { skip: SKIP }, async () => {
     assert.match(failing, /<td>&lt;script&gt;alert\(2\)&lt;\/script&gt;<\/td>/);
     assert.doesNotMatch(dom, /<img|<script/);
     const stale = /<table id="stale">([\s\S]*?)<\/table>/.exec(dom)?.[1] ?? "";
-    assert.match(stale, /<tr class="stale"><td>worker-8<\/td><td>2026-01-01T00:00:00\.000Z<\/td><td>1\.1\.0<\/td><\/tr>/);
-    assert.match(dom, /<p class="summary" id="summary" data-hosts="10" data-failing="3" data-stale="1">/);
+    assert.match(
+      stale,
+      /<tr class="stale"><td>worker-8<\/td><td>2026-01-01T00:00:00\.000Z<\/td><td>1\.1\.0<\/td><\/tr>/,
+    );
+    assert.match(
+      dom,
+      /<p class="summary" id="summary" data-hosts="10" data-failing="3" data-stale="1">/,
+    );
 
     const shot = process.env.DECNET_FLEET_SCREENSHOT ?? join(root, "fleet.png");
     await chromium([`--screenshot=${shot}`, "--window-size=1280,760", url]);
