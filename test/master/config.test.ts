@@ -1,0 +1,91 @@
+/** The receiver's config file: every refusal one line naming the file, the key, what was expected and found. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { parseReceiverConfig } from "../../src/master/config.js";
+
+const FILE = "/etc/decnet/receiver.toml";
+const TLS = '[tls]\ncert = "/k/c.crt"\nkey = "/k/c.key"\nclient_ca = "/k/ca.crt"\n';
+
+test("the defaults: mTLS on 0.0.0.0:8443, SQLite in the state dir, cn identity, views on loopback", () => {
+  const config = parseReceiverConfig(FILE, TLS);
+  assert.deepEqual(config.listen, { host: "0.0.0.0", port: 8443 });
+  assert.equal(config.identity, "cn");
+  assert.equal(config.staleAfterS, 86400);
+  assert.deepEqual(config.store, {
+    url: undefined,
+    sqlitePath: "/var/lib/decnet-updater-receiver/reports.sqlite",
+  });
+  assert.deepEqual(config.view, { host: "127.0.0.1", port: 9309 });
+  assert.deepEqual(config.trustedProxies, []);
+});
+
+test("behind a proxy: plain HTTP on loopback, from the proxy's addresses only", () => {
+  const config = parseReceiverConfig(
+    FILE,
+    '[proxy]\ntrusted = ["127.0.0.1", "::1"]\n[store]\nurl = "postgres://u:p@db/reports"\n[view]\nlisten = ""\n',
+  );
+  assert.equal(config.tls, null);
+  assert.deepEqual(config.listen, { host: "127.0.0.1", port: 8081 });
+  assert.deepEqual(config.trustedProxies, ["127.0.0.1", "::1"]);
+  assert.equal(config.store.url, "postgres://u:p@db/reports");
+  assert.equal(config.view, null);
+});
+
+test("refusals, one line each", () => {
+  const cases: Array<[string, string]> = [
+    [
+      "",
+      `config ${FILE}: key proxy.trusted: expected the proxy's addresses (or a [tls] table: the receiver does mTLS itself), found nothing`,
+    ],
+    [
+      `${TLS}[proxy]\ntrusted = ["127.0.0.1"]\n`,
+      `config ${FILE}: key proxy.trusted: expected nothing when [tls] is set (mTLS itself: there is no proxy to trust), found a list of 1`,
+    ],
+    [
+      `identity = "ou"\n${TLS}`,
+      `config ${FILE}: key identity: expected "cn" or "dns-san", found string "ou"`,
+    ],
+    [
+      `listen = "8443"\n${TLS}`,
+      `config ${FILE}: key listen: expected an address and port like "127.0.0.1:8081", found string "8443"`,
+    ],
+    [
+      `stale = "tomorrow"\n${TLS}`,
+      `config ${FILE}: key stale: expected a duration like "1d" or "12h", found string "tomorrow"`,
+    ],
+    [
+      `lsiten = "x"\n${TLS}`,
+      `config ${FILE}: key lsiten: expected one of listen, state_dir, identity, stale, header_timeout_s, request_timeout_s, tls, proxy, store, view, found an unknown key`,
+    ],
+    [
+      `${TLS}pass = 1\n`,
+      `config ${FILE}: key tls.pass: expected one of cert, key, client_ca, found an unknown key`,
+    ],
+    [
+      '[proxy]\ntrusted = ["nginx.local"]\n',
+      `config ${FILE}: key proxy.trusted: expected a list of IP addresses, found a list of 1`,
+    ],
+    [
+      `[store]\nurl = "mysql://x"\n${TLS}`,
+      `config ${FILE}: key store.url: expected a "postgres://" URL (absent: SQLite in state_dir), found string "mysql://x"`,
+    ],
+    ['[tls]\ncert = "/c"\n', `config ${FILE}: key tls.key: expected a file path, found nothing`],
+    [
+      `header_timeout_s = 0\n${TLS}`,
+      `config ${FILE}: key header_timeout_s: expected a number of seconds > 0, found number 0`,
+    ],
+    ["listen = ", `config ${FILE}: not TOML (`],
+  ];
+  for (const [text, message] of cases)
+    assert.throws(
+      () => parseReceiverConfig(FILE, text),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, "E_CONFIG");
+        if (message.endsWith("(")) assert.ok(error.message.startsWith(message), error.message);
+        else assert.equal(error.message, message);
+        assert.ok(!error.message.includes("\n"));
+        return true;
+      },
+      text,
+    );
+});
