@@ -36,7 +36,7 @@ export async function nginxServerBlock(options: NginxFeedOptions): Promise<strin
     "server key": `ssl_certificate_key ${options.serverKey};`,
     "client CA": `ssl_client_certificate ${options.clientCa};`,
     "feed root": `root ${options.feedRoot};`,
-    "report receiver": `proxy_pass http://127.0.0.1:${options.reportReceiverPort};`,
+    "report receiver": `server 127.0.0.1:${options.reportReceiverPort};`,
   };
   const seen = new Set<string>();
   const lines = text.split("\n").map((line) => {
