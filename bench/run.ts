@@ -16,6 +16,7 @@ import { benchFetchExtract } from "./fetch-extract.js";
 import { benchFleetLoad, CHART_FILE } from "./fleet-load.js";
 import { benchFootprint } from "./footprint.js";
 import { benchIdleCycle } from "./idle-cycle.js";
+import { benchMaster } from "./master.js";
 import { benchUpdateOverhead } from "./update-overhead.js";
 
 interface Row {
@@ -207,6 +208,72 @@ if (wanted("fleet")) {
     });
   }
   console.error(`  chart: ${CHART_FILE}`);
+}
+
+if (wanted("master")) {
+  step("the master: ingest, query, memory");
+  const result = await benchMaster(quick);
+  raw.master = result;
+  const need = 100_000 / (15 * 60); // a 100,000-host rollout's reports in 15 minutes: about 110/s
+  const cores = cpus().length;
+  const { transport } = result;
+  for (const figures of result.ingest) {
+    const label = `${figures.store}${figures.via === "nginx" ? " behind nginx" : ", mTLS itself"}`;
+    const baseline =
+      figures.via === "nginx"
+        ? null
+        : {
+            perConnection: transport.per_connection_per_s,
+            keepAlive: transport.keep_alive_per_s,
+          };
+    row({
+      figure: `ingest, ${label}, a connection per report (TLS resumed), reports/s`,
+      value: figures.per_connection_per_s,
+      unit: "/s",
+      baseline: `bare node:https, same client: ${transport.per_connection_per_s}/s; keep-alive ${figures.keep_alive_per_s}/s (bare ${transport.keep_alive_per_s}/s); the database alone, a transaction per report: ${figures.bare_insert_per_s}/s`,
+      baseline_value: baseline?.perConnection ?? null,
+      target: `>= ${Math.round(need)}/s end to end, client and receiver on ${cores} cores`,
+      met: figures.per_connection_per_s >= need && figures.all_stored,
+    });
+    // The receiver is one process: one core's worth of reports, whatever the machine has
+    // (node:cluster workers were tried and cost more CPU per report here: docs/performance.md).
+    const headroom = 1000 / figures.receiver_cpu_ms_per_connection_report / need;
+    row({
+      figure: `ingest headroom, ${label}: one receiver process at ${figures.receiver_cpu_ms_per_connection_report} ms CPU per report, over ${Math.round(need)}/s`,
+      value: headroom,
+      unit: "x",
+      baseline: `bare node:https spends ${transport.server_cpu_ms_per_connection_request} ms per connection; keep-alive: ${figures.receiver_cpu_ms_per_keep_alive_report} ms per report`,
+      baseline_value: null,
+      ratio: null,
+      target: ">= 20 x",
+      met: headroom >= 20,
+    });
+  }
+  const { query, memory } = result;
+  row({
+    figure: `fleet summary over ${query.hosts.toLocaleString("en")} hosts and ${query.reports.toLocaleString("en")} reports`,
+    value: query.summary_ms,
+    unit: "ms",
+    baseline: `the whole \`fleet --json\` process: ${query.fleet_process_ms} ms; node -e 0: ${query.node_start_ms} ms; fleet --host: ${query.host_ms} ms`,
+    baseline_value: query.node_start_ms,
+    target: "< 1000 ms",
+    met: query.summary_ms < 1000 && query.fleet_process_ms < 1000,
+  });
+  for (const [name, plan] of Object.entries(query.plans))
+    console.error(`    plan ${name}: ${plan.join(" / ")}`);
+  // after the warm-up: the second half of the run
+  const settled = memory.rss_mib.slice(Math.floor(memory.rss_mib.length / 2));
+  const flat = Math.max(...settled) / Math.min(...settled);
+  row({
+    figure: `receiver RSS along ${memory.reports.toLocaleString("en")} reports (keep-alive), over the second half`,
+    value: memory.last_mib,
+    unit: "MiB",
+    baseline: `samples every 10 %: ${memory.rss_mib.join(", ")} MiB; max/min over the second half: ${flat.toFixed(2)}`,
+    baseline_value: null,
+    ratio: flat,
+    target: "flat: max/min <= 1.10",
+    met: flat <= 1.1,
+  });
 }
 
 const machine = {

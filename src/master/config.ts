@@ -6,7 +6,6 @@
  */
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { availableParallelism } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse } from "smol-toml";
 import { parseDurationSeconds } from "../config/duration.js";
@@ -33,8 +32,6 @@ export interface ReceiverConfig {
   view: { host: string; port: number } | null;
   headerTimeoutMs: number;
   requestTimeoutMs: number;
-  /** Receiver processes sharing the listeners (node:cluster); 1: no cluster. */
-  workers: number;
 }
 
 type Table = Record<string, unknown>;
@@ -64,7 +61,6 @@ const KNOWN: Record<string, string[]> = {
     "stale",
     "header_timeout_s",
     "request_timeout_s",
-    "workers",
     "tls",
     "proxy",
     "store",
@@ -116,14 +112,6 @@ function seconds(file: string, key: string, value: unknown, fallback: number): n
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !(value > 0))
     return fail(file, key, "a number of seconds > 0", value);
-  return value;
-}
-
-function workersOf(file: string, value: unknown): number {
-  if (value === undefined) return 1;
-  if (value === "auto") return Math.max(1, availableParallelism());
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 64)
-    return fail(file, "workers", 'an integer from 1 to 64, or "auto" (one per core)', value);
   return value;
 }
 
@@ -194,7 +182,6 @@ export function parseReceiverConfig(file: string, text: string): ReceiverConfig 
     view,
     headerTimeoutMs: seconds(file, "header_timeout_s", doc.header_timeout_s, 10) * 1000,
     requestTimeoutMs: seconds(file, "request_timeout_s", doc.request_timeout_s, 30) * 1000,
-    workers: workersOf(file, doc.workers),
   };
 }
 

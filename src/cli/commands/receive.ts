@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { oneLine } from "../../errors.js";
 import { exitCodeForError } from "../exit-codes.js";
 import { printError } from "../output.js";
 import { loadMaster, RECEIVER_CONFIG_OPTION, receiverConfigPath } from "./master-only.js";
@@ -10,11 +11,11 @@ export function registerReceive(program: Command): void {
     .option(...RECEIVER_CONFIG_OPTION)
     .action(async (flags: { config?: string }) => {
       try {
-        const [{ loadReceiverConfig }, { runReceiver }, { createLogger, logFormatFor }] =
+        const [{ loadReceiverConfig }, { startReceiver }, { createLogger, logFormatFor }] =
           await loadMaster(() =>
             Promise.all([
               import("../../master/config.js"),
-              import("../../master/workers.js"),
+              import("../../master/receiver.js"),
               import("../../log.js"),
             ]),
           );
@@ -25,7 +26,23 @@ export function registerReceive(program: Command): void {
           logFormatFor(process.stdout, process.env.DECNET_UPDATER_LOG_FORMAT),
           process.env.NO_COLOR === undefined,
         );
-        process.exitCode = await runReceiver(config, log);
+        const receiver = await startReceiver(config, log);
+        await new Promise<void>((resolve) => {
+          const stop = (signal: string) => {
+            log.info({ signal }, `Stopping on ${signal}: finishing the requests in flight.`);
+            resolve();
+          };
+          process.once("SIGTERM", () => stop("SIGTERM"));
+          process.once("SIGINT", () => stop("SIGINT"));
+          process.on("SIGHUP", () =>
+            log.info("SIGHUP: nothing to reload; restart to read the config again."),
+          );
+        });
+        await receiver
+          .close()
+          .catch((error) =>
+            log.error({ code: "E_STORE" }, `Store not closed cleanly: ${oneLine(error)}`),
+          );
       } catch (error) {
         printError(error);
         process.exitCode = exitCodeForError(error);
