@@ -2,13 +2,15 @@
  * `npm run demo`: the whole cycle on this machine, narrated.
  *
  * A throwaway master (a CA and certificates made with openssl, a minisign key
- * from `decnet-updater keygen`, a feed served over mTLS by node:https that
- * also receives reports) and a throwaway host (install dir, state dir, a
- * config in process mode) under one temp folder. The master publishes v1, v2
- * and a broken v3 with `decnet-updater publish`; the host runs
- * `decnet-updater update` after each, as its timer would. Everything is the
- * real CLI in a subprocess; the toy DECNET agent is a real wheel installed
- * offline into a real venv, serving /health over mTLS.
+ * from `decnet-updater keygen`, a feed served over mTLS by node:https, and
+ * `decnet-updater receive` storing the host's reports in its embedded
+ * SQLite) and a throwaway host (install dir, state dir, a config in process
+ * mode) under one temp folder. The master publishes v1, v2 and a broken v3
+ * with `decnet-updater publish`; the host runs `decnet-updater update` after
+ * each, as its timer would; the demo ends with `decnet-updater fleet`, the
+ * master's view of it. Everything is the real CLI in a subprocess; the toy
+ * DECNET agent is a real wheel installed offline into a real venv, serving
+ * /health over mTLS.
  *
  * It borrows the end-to-end tests' helpers (test/helpers): the demo is the
  * world those tests build, narrated, and sharing it keeps the two honest.
@@ -17,25 +19,25 @@
  * keep the folder for a look around.
  */
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../test/helpers/cli.js";
 import { type Host, health, killAgent, writeHostConfig } from "../test/helpers/e2e.js";
-import { startMtlsServer, staticDir, withReports } from "../test/helpers/mtls-server.js";
+import { startMtlsServer, staticDir } from "../test/helpers/mtls-server.js";
 import { makePki } from "../test/helpers/pki.js";
 import { PYTHON_SKIP } from "../test/helpers/python.js";
+import { receiverToml, type SpawnedReceiver, spawnReceiver } from "../test/helpers/receiver.js";
 import { buildReleaseTarball, type ReleaseSpec } from "../test/helpers/release.js";
 
 const keep = process.argv.includes("--keep");
 const say = (line = "") => process.stdout.write(`${line}\n`);
 const short = (sha: string | undefined) => (sha ? sha.slice(0, 7) : "none");
 
-interface Report {
-  id: string;
+interface StoredReport {
   status: string;
-  from: { version: string | null } | null;
-  to: { version: string | null } | null;
+  from_version: string | null;
+  to_version: string | null;
   error: string | null;
 }
 
@@ -56,14 +58,11 @@ function preflight(): void {
 async function main(): Promise<number> {
   preflight();
   const root = await mkdtemp(join(tmpdir(), "decnet-demo-"));
-  const reports: Report[] = [];
   let host: Host | undefined;
+  let receiver: SpawnedReceiver | undefined;
   await mkdir(join(root, "master/feed"), { recursive: true });
   const pki = makePki(join(root, "master"));
-  const server = await startMtlsServer(
-    pki,
-    withReports(staticDir(join(root, "master/feed")), reports).handler,
-  );
+  const server = await startMtlsServer(pki, staticDir(join(root, "master/feed")));
   try {
     say(`decnet-updater demo: a master and a host on this machine, in ${root}`);
     say();
@@ -79,8 +78,19 @@ async function main(): Promise<number> {
     say(
       `master  feed: https://127.0.0.1:${server.port}/ (mTLS: hosts need a certificate from the demo CA)`,
     );
+    // the receiver: mTLS itself, SQLite in master/state, the fleet's page on loopback
+    const receiverConfig = join(root, "master/receiver.toml");
+    await writeFile(receiverConfig, receiverToml(join(root, "master"), pki, { mode: "mtls" }));
+    receiver = await spawnReceiver(receiverConfig);
+    say(
+      `master  receiver: decnet-updater receive, reports to ${receiver.url}/reports, SQLite in master/state`,
+    );
+    say(`master  fleet page: ${receiver.viewUrl}/fleet (and /metrics), while the demo runs`);
+    // the host's certificate names it: the receiver takes its reports only under that name
     host = await writeHostConfig(join(root, "host"), pki, signer, `${server.url}/`, {
-      reportUrl: `${server.url}/reports`,
+      hostId: "demo-host",
+      client: pki.issue("demo-host", { clientAuth: true }),
+      reportUrl: `${receiver.url}/reports`,
     });
     say(
       `host    config: host/updater.toml, install dir host/opt/decnet, agent on https://127.0.0.1:${host.port}/health`,
@@ -164,10 +174,21 @@ async function main(): Promise<number> {
       say();
     }
 
+    const stored = await runCli([
+      "fleet",
+      "--json",
+      "--host",
+      "demo-host",
+      "--config",
+      receiverConfig,
+    ]);
+    const reports = (
+      JSON.parse(stored.stdout || '{"reports":[]}') as { reports: StoredReport[] }
+    ).reports.reverse();
     say(`master received ${reports.length} reports:`);
     for (const report of reports)
       say(
-        `   ${report.status.padEnd(12)} ${report.from?.version ?? "nothing"} -> ${report.to?.version ?? "?"}${report.error ? `  (${report.error})` : ""}`,
+        `   ${report.status.padEnd(12)} ${report.from_version ?? "nothing"} -> ${report.to_version ?? "?"}${report.error ? `  (${report.error})` : ""}`,
       );
     const pending = await readdir(join(host.stateDir, "outbox")).catch(() => []);
     say(`   pending on the host: ${pending.length}`);
@@ -175,6 +196,10 @@ async function main(): Promise<number> {
     say("decnet-updater status:");
     const status = await runCli(["status", "--config", host.configFile]);
     for (const line of status.stdout.trim().split("\n")) say(`   ${line}`);
+    say();
+    say("decnet-updater fleet (on the master):");
+    const fleet = await runCli(["fleet", "--config", receiverConfig]);
+    for (const line of fleet.stdout.trimEnd().split("\n")) say(`   ${line}`);
     say();
     const story = reports.map((r) => r.status).join(", ");
     if (failures === 0 && story === "updated, updated, rolled_back, skipped") {
@@ -187,6 +212,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     if (host) await killAgent(host.installDir);
+    await receiver?.stop();
     await server.close();
     if (keep) say(`Kept ${root}.`);
     else await rm(root, { recursive: true, force: true });

@@ -27,6 +27,10 @@ test("npm run demo tells the whole story", { skip: PYTHON_SKIP }, () => {
     /pending on the host: 0/,
     /^ {3}active: 2\.0\.0 \(2b2b2b2b2b2b\)/m,
     /^ {3}failed releases: 3\.0\.0 \(3c3c3c3c3c3c\)/m,
+    // the master's view, from the receiver's store
+    /decnet-updater fleet \(on the master\):/,
+    /^ {3}2\.0\.0 +2b2b2b2b2b2b +decnet +1 +1 +0 +0 +0 +0\.0%$/m,
+    /^ {3}3\.0\.0 +3c3c3c3c3c3c +decnet +0 +0 +1 +0 +0 +100\.0%$/m,
     /The story: installed 1\.0\.0, updated to 2\.0\.0, 3\.0\.0 rolled back and then skipped, every report received\./,
   ])
     assert.match(out, line);

@@ -80,7 +80,7 @@ test("fleet --host: the host's newest reports with their steps; --json for autom
   const fleet = await runCli(["fleet", "--config", config, "--stale", "1h"]);
   assert.equal(fleet.code, 0, fleet.stderr);
   assert.match(fleet.stdout, /^1 host\(s\) have reported\.$/m);
-  assert.match(fleet.stdout, /^Stale: 0 host\(s\) not seen for 3600s\.$/m);
+  assert.match(fleet.stdout, /^Stale: 0 host\(s\) not seen for 1h\.$/m);
   assert.match(fleet.stdout, /^Failing: 1 host\(s\) whose newest outcome is a failure\.$/m);
   assert.match(
     fleet.stdout,

@@ -5,7 +5,7 @@
  * able to put markup in front of the operator.
  */
 import type { FleetSummary, ReleaseFigures } from "./summary.js";
-import { percent } from "./text.js";
+import { duration, percent } from "./text.js";
 
 export const FLEET_PAGE_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -83,7 +83,7 @@ th, td { text-align: left; padding: .25rem .6rem; border-bottom: 1px solid #ddd;
 </head>
 <body>
 <h1>DECNET fleet</h1>
-<p class="summary" id="summary" data-hosts="${summary.hosts}" data-failing="${summary.failing.count}" data-stale="${summary.stale.count}">${summary.hosts} host(s) have reported; ${summary.failing.count} failing; ${summary.stale.count} not seen for ${summary.stale_after_s} s. Generated ${escapeHtml(summary.generated_at)}.</p>
+<p class="summary" id="summary" data-hosts="${summary.hosts}" data-failing="${summary.failing.count}" data-stale="${summary.stale.count}">${summary.hosts} host(s) have reported; ${summary.failing.count} failing; ${summary.stale.count} not seen for ${duration(summary.stale_after_s)}. Generated ${escapeHtml(summary.generated_at)}.</p>
 <h2>Releases</h2>
 <p class="legend">${legend}</p>
 <table id="releases">

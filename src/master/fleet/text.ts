@@ -11,6 +11,17 @@ export function table(header: string[], rows: string[][]): string[] {
   return [line(header), ...rows.map(line)];
 }
 
+/** 86400 -> "1d", 7200 -> "2h": the way the config and --stale spell durations. */
+export function duration(seconds: number): string {
+  for (const [unit, size] of [
+    ["d", 86400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const)
+    if (seconds % size === 0) return `${seconds / size}${unit}`;
+  return `${seconds}s`;
+}
+
 export function percent(rate: number | null): string {
   return rate === null ? "-" : `${(rate * 100).toFixed(1)}%`;
 }
@@ -66,7 +77,10 @@ export function renderFleetText(summary: FleetSummary): string {
         ]),
       ),
     );
-  out.push("", `Stale: ${summary.stale.count} host(s) not seen for ${summary.stale_after_s}s.`);
+  out.push(
+    "",
+    `Stale: ${summary.stale.count} host(s) not seen for ${duration(summary.stale_after_s)}.`,
+  );
   if (summary.stale.hosts.length)
     out.push(
       ...table(
