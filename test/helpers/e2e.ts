@@ -46,6 +46,8 @@ export async function writeHostConfig(
     /** The host's id and its own client certificate (default: "e2e-host", the PKI's client). */
     hostId?: string;
     client?: { cert: string; key: string };
+    /** More keys of the [feed] table (extra replaces whole tables). */
+    feed?: Record<string, unknown>;
     extra?: Record<string, Record<string, unknown>>;
   } = {},
 ): Promise<Host> {
@@ -68,6 +70,7 @@ export async function writeHostConfig(
       trusted_keys: [signer.pubLine],
       timeout_s: 5,
       ...(options.reportUrl ? { report_url: options.reportUrl } : {}),
+      ...(options.feed ?? {}),
     },
     install: {
       command: OFFLINE_INSTALL,
