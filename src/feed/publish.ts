@@ -409,41 +409,30 @@ export interface RolloutPercentOptions {
   feedDir: string;
   keyFile: string;
   version: string;
-  percent: number;
   expiresInS: number;
   now: Date;
   trustedKeys?: readonly PublicKey[];
   signedElsewhere?: boolean;
+  /**
+   * The new percent, decided on the very manifest that will be re-signed
+   * (verified and checked against the record): null leaves the feed as it
+   * is. It may throw to refuse.
+   */
+  decide: (manifest: Manifest, release: Release) => Promise<number | null>;
 }
 
-/** The feed's verified manifest and its release of `version`; refuses when there is none. */
-export async function verifiedRelease(
-  feedDir: string,
-  keyFile: string,
-  version: string,
-  trustedKeys: readonly PublicKey[] = [],
-): Promise<PublishResult> {
-  const secretKey = parseSecretKey(await readFile(keyFile, "utf8"), keyFile);
-  const current = await readVerifiedFeed(feedDir, [publicKeyOf(secretKey), ...trustedKeys]);
-  const release = current?.manifest.releases.find((r) => r.version === version);
-  if (!current || !release)
-    throw refuse(
-      `feed ${feedDir} has no release ${version} (it has ${current?.manifest.releases.map((r) => r.version).join(", ") || "none"})`,
-    );
-  return { manifest: current.manifest, release };
-}
+export type RolloutPercentResult = PublishResult & { changed: boolean };
 
 /**
  * Sets one release's rollout percent and re-signs the manifest (`rollout`,
  * issue 18): the same verify-first, record-checked, serial-bumping path as
- * a publish, with the tarballs left as they are.
+ * a publish, with the tarballs left as they are. The feed is read once: what
+ * `decide` judges is what gets signed, so an older signed manifest put back
+ * in the folder is refused, not judged.
  */
-export async function setRolloutPercent(options: RolloutPercentOptions): Promise<PublishResult> {
-  if (!Number.isInteger(options.percent) || options.percent < 0 || options.percent > 100)
-    throw new UpdaterError(
-      "E_USAGE",
-      `--to: expected an integer from 0 to 100, found ${options.percent}`,
-    );
+export async function setRolloutPercent(
+  options: RolloutPercentOptions,
+): Promise<RolloutPercentResult> {
   const feed = await openFeed(options);
   const { existing } = feed;
   const release = existing?.releases.find((r) => r.version === options.version);
@@ -451,10 +440,12 @@ export async function setRolloutPercent(options: RolloutPercentOptions): Promise
     throw refuse(
       `feed ${options.feedDir} has no release ${options.version} (it has ${existing?.releases.map((r) => r.version).join(", ") || "none"})`,
     );
-  const changed: Release = {
-    ...release,
-    rollout: { ...release.rollout, percent: options.percent },
-  };
+  const percent = await options.decide(existing, release);
+  if (percent === null || percent === release.rollout.percent)
+    return { manifest: existing, release, changed: false };
+  if (!Number.isInteger(percent) || percent < 0 || percent > 100)
+    throw new UpdaterError("E_USAGE", `--to: expected an integer from 0 to 100, found ${percent}`);
+  const changed: Release = { ...release, rollout: { ...release.rollout, percent } };
   const manifest: Manifest = {
     ...existing,
     serial: nextSerial(existing),
@@ -463,5 +454,5 @@ export async function setRolloutPercent(options: RolloutPercentOptions): Promise
     releases: existing.releases.map((r) => (r === release ? changed : r)),
   };
   await signAndWrite(options.feedDir, feed, manifest, manifestBytes(manifest), options.now);
-  return { manifest, release: changed };
+  return { manifest, release: changed, changed: true };
 }

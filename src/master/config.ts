@@ -163,7 +163,14 @@ export function parseReceiverConfig(file: string, text: string): ReceiverConfig 
     );
   const url = storeTable?.url;
   if (url !== undefined && (typeof url !== "string" || !/^postgres(ql)?:\/\/./.test(url)))
-    fail(file, "store.url", 'a "postgres://" URL (absent: SQLite in state_dir)', url);
+    if (typeof url !== "string")
+      fail(file, "store.url", 'a "postgres://" URL (absent: SQLite in state_dir)', url);
+    // never the URL itself: it may hold a password
+    else
+      throw new UpdaterError(
+        "E_CONFIG",
+        `config ${file}: key store.url: expected a "postgres://" URL (absent: SQLite in state_dir), found one of scheme ${JSON.stringify(url.split(":")[0]?.slice(0, 20))}`,
+      );
   const view =
     viewTable?.listen === undefined
       ? { host: "127.0.0.1", port: 9309 }

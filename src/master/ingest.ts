@@ -14,7 +14,7 @@ import type { Logger } from "../log.js";
 import type { IdentityFrom } from "./config.js";
 import { senderOf } from "./identity.js";
 import { checkReport } from "./report-schema.js";
-import type { GroupCommit } from "./store/group-commit.js";
+import { type GroupCommit, StoreBehind } from "./store/group-commit.js";
 
 export const MAX_REPORT_BYTES = 64 * 1024;
 
@@ -25,6 +25,14 @@ export interface IngestContext {
   commit: GroupCommit;
   log: Logger;
   now: () => Date;
+}
+
+/** What a host is told of a store failure: its kind, not the database's message. */
+function storeWord(error: unknown): string {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  if (code === "SQLITE_FULL" || code === "53100") return "disk full";
+  if (code.startsWith("SQLITE_") || /^[0-9A-Z]{5}$/.test(code)) return code;
+  return "unavailable";
 }
 
 export function answer(response: ServerResponse, status: number, line: string): void {

@@ -53,6 +53,10 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
 function hostPart(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
@@ -115,6 +119,8 @@ export async function startReceiver(
     throw error;
   }
   server.maxHeadersCount = 64;
+  // Beyond this, new connections are dropped: a flood of idle sockets cannot exhaust descriptors.
+  server.maxConnections = 4096;
   const port = await listen(server, config.listen.host, config.listen.port).catch(async (error) => {
     await db.close();
     throw error;
@@ -122,6 +128,7 @@ export async function startReceiver(
   const url = `${config.tls ? "https" : "http"}://${hostPart(config.listen.host)}:${port}`;
 
   let view: Server | null = null;
+  const viewHosts = new Set<string>();
   let viewUrl: string | null = null;
   if (config.view) {
     view = createHttpServer(
@@ -130,6 +137,14 @@ export async function startReceiver(
         const path = (request.url ?? "").split("?")[0];
         if (request.method !== "GET" && request.method !== "HEAD")
           return answer(response, 405, "GET only");
+        // A page elsewhere in the operator's browser must not read this one through a DNS name
+        // of its own that points at loopback (DNS rebinding): only this listener's own names.
+        if (!viewHosts.has(String(request.headers.host ?? "").toLowerCase()))
+          return answer(
+            response,
+            421,
+            `not this listener's name: ${JSON.stringify(request.headers.host ?? "")}`,
+          );
         const respond = async () => {
           const summary = await fleetSummary(db, now(), config.staleAfterS);
           if (path === "/metrics") {
@@ -160,6 +175,13 @@ export async function startReceiver(
     try {
       const viewPort = await listen(view, config.view.host, config.view.port);
       viewUrl = `http://${hostPart(config.view.host)}:${viewPort}`;
+      for (const name of [hostPart(config.view.host), "localhost", "127.0.0.1", "[::1]"])
+        viewHosts.add(`${name}:${viewPort}`.toLowerCase());
+      if (!isLoopback(config.view.host))
+        log.warn(
+          { view_url: viewUrl },
+          `The fleet's page and metrics are served on ${viewUrl}, not on loopback: anyone who reaches it reads the fleet (no authentication).`,
+        );
     } catch (error) {
       await closeServer(server);
       await db.close();

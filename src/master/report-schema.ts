@@ -21,7 +21,8 @@ export type ReceivedStatus = (typeof REPORT_STATUSES)[number];
 /** The statuses of a host that tried a release; the failure rate counts the last three. */
 export const ATTEMPT_STATUSES = ["updated", "rolled_back", "rollback_failed", "failed"] as const;
 
-const LINE = 4096;
+// The host sends one line (no fixed cap) and the last 8 KiB of stderr: room for both.
+const LINE = 16 * 1024;
 const STDERR = 16 * 1024;
 const iso = z
   .string()
@@ -38,8 +39,9 @@ const release = z
   .nullable();
 
 const REPORT = z.looseObject({
-  id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, {
-    message: "expected a UUID",
+  // lowercase only, as hosts make them: "ABC..." must not be a second copy of "abc..."
+  id: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, {
+    message: "expected a lowercase UUID",
   }),
   host_id: z.string().min(1).max(255),
   updater_version: z.string().min(1).max(128),
@@ -84,6 +86,19 @@ function describeIssue(issue: z.core.$ZodIssue, body: unknown): string {
 
 export type Checked = { ok: true; report: ReceivedReport } | { ok: false; why: string };
 
+/** The path of the first string holding a NUL (PostgreSQL's text cannot: it would fail forever). */
+function nulAt(value: unknown, path: string[] = []): string | null {
+  if (typeof value === "string")
+    return value.includes("\u0000") ? path.join(".") || "(the body)" : null;
+  if (typeof value !== "object" || value === null) return null;
+  for (const [key, item] of Object.entries(value)) {
+    if (nulAt(key)) return [...path, "(a key)"].join(".");
+    const found = nulAt(item, [...path, key]);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
 /** The parsed JSON body, checked; the first wrong field is named. */
 export function checkReport(body: unknown): Checked {
   if (typeof body !== "object" || body === null || Array.isArray(body))
@@ -96,6 +111,10 @@ export function checkReport(body: unknown): Checked {
           ? `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`
           : undefined,
   });
-  if (parsed.success) return { ok: true, report: parsed.data };
+  if (parsed.success) {
+    const nul = nulAt(body);
+    if (nul !== null) return { ok: false, why: `field ${nul}: a NUL character` };
+    return { ok: true, report: parsed.data };
+  }
   return { ok: false, why: describeIssue(parsed.error.issues[0] as z.core.$ZodIssue, body) };
 }

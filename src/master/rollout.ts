@@ -6,7 +6,8 @@
  * percent) is never gated: stopping a bad release must always work.
  */
 import { UpdaterError } from "../errors.js";
-import { type RolloutPercentOptions, setRolloutPercent, verifiedRelease } from "../feed/publish.js";
+import type { Manifest, Release } from "../feed/manifest.js";
+import { setRolloutPercent } from "../feed/publish.js";
 import type { PublicKey } from "../signing/minisign.js";
 import { figuresOf, type ReleaseFigures } from "./fleet/summary.js";
 import { percent } from "./fleet/text.js";
@@ -68,60 +69,56 @@ export function gateRefusal(
 }
 
 export async function rollout(db: Database, request: RolloutRequest): Promise<RolloutOutcome> {
-  const { manifest: signed, release } = await verifiedRelease(
-    request.feedDir,
-    request.keyFile,
-    request.version,
-    request.trustedKeys,
-  );
-  const current = release.rollout.percent;
-  const figures = await figuresOf(db, release.sha, release.version);
-  const unchanged = (note: string): RolloutOutcome => ({
-    version: release.version,
-    sha: release.sha,
-    from_percent: current,
-    to_percent: current,
-    changed: false,
-    serial: null,
-    figures,
-    note,
-  });
-  let target: number;
-  if (request.to === "halt") target = 0;
-  else if (request.to === "next") {
-    const next = request.steps.find((step) => step > current);
-    if (next === undefined) return unchanged(`already at ${current}%, the last step`);
-    const age = (request.now.getTime() - Date.parse(signed.issued_at)) / 1000;
-    if (age < request.minWaitS)
-      return unchanged(
-        `the manifest was signed ${Math.round(age)} s ago (serial ${signed.serial}); --min-wait is ${request.minWaitS} s before the next step`,
-      );
-    target = next;
-  } else target = request.to;
-  if (target === current) return unchanged(`already at ${current}%`);
-  if (target > current) {
-    const why = gateRefusal(figures, request.maxFailure, request.minHosts);
-    if (why) throw refuse(`${release.version} stays at ${current}%, not ${target}%: ${why}`);
-  }
-  const options: RolloutPercentOptions = {
+  let figures: ReleaseFigures | undefined;
+  let note: string | null = null;
+  let from = 0;
+  // Decided on the manifest that gets signed: read once, verified, checked against the record.
+  const decide = async (signed: Manifest, release: Release): Promise<number | null> => {
+    from = release.rollout.percent;
+    figures = await figuresOf(db, release.sha, release.version);
+    let target: number;
+    if (request.to === "halt") target = 0;
+    else if (request.to === "next") {
+      const next = request.steps.find((step) => step > from);
+      if (next === undefined) {
+        note = `already at ${from}%, the last step`;
+        return null;
+      }
+      const age = (request.now.getTime() - Date.parse(signed.issued_at)) / 1000;
+      if (age < request.minWaitS) {
+        note = `the manifest was signed ${Math.round(age)} s ago (serial ${signed.serial}); --min-wait is ${request.minWaitS} s before the next step`;
+        return null;
+      }
+      target = next;
+    } else target = request.to;
+    if (target === from) {
+      note = `already at ${from}%`;
+      return null;
+    }
+    if (target > from) {
+      const why = gateRefusal(figures, request.maxFailure, request.minHosts);
+      if (why) throw refuse(`${release.version} stays at ${from}%, not ${target}%: ${why}`);
+    }
+    return target;
+  };
+  const result = await setRolloutPercent({
     feedDir: request.feedDir,
     keyFile: request.keyFile,
-    version: release.version,
-    percent: target,
+    version: request.version,
     expiresInS: request.expiresInS,
     now: request.now,
     trustedKeys: request.trustedKeys,
     signedElsewhere: request.signedElsewhere,
-  };
-  const { manifest } = await setRolloutPercent(options);
+    decide,
+  });
   return {
-    version: release.version,
-    sha: release.sha,
-    from_percent: current,
-    to_percent: target,
-    changed: true,
-    serial: manifest.serial,
-    figures,
-    note: null,
+    version: result.release.version,
+    sha: result.release.sha,
+    from_percent: from,
+    to_percent: result.release.rollout.percent,
+    changed: result.changed,
+    serial: result.changed ? result.manifest.serial : null,
+    figures: figures as ReleaseFigures,
+    note: result.changed ? null : note,
   };
 }

@@ -96,6 +96,8 @@ async function setAside(
   outboxDir: string,
   rejected: OutboxContents["rejected"],
   log: Logger,
+  /** Why, as the log line says it. */
+  said: (why: string) => string = (why) => `it is not a report (${why})`,
 ): Promise<void> {
   if (rejected.length === 0) return;
   const dir = rejectedDir(outboxDir);
@@ -103,10 +105,7 @@ async function setAside(
   for (const { path, why } of rejected) {
     const to = join(dir, basename(path));
     await rename(path, to);
-    log.warn(
-      { file: to },
-      `Moved ${basename(path)} out of the outbox: it is not a report (${why}).`,
-    );
+    log.warn({ file: to }, `Moved ${basename(path)} out of the outbox: ${said(why)}.`);
   }
 }
 
@@ -122,8 +121,15 @@ export interface FlushOptions {
   deadlineMs?: number;
 }
 
-/** POSTs one report; true when the master has it (2xx, or 409 for a duplicate id). */
-async function deliver(report: Report, options: FlushOptions): Promise<string | null> {
+/**
+ * The master's answer: null when it has the report (2xx, or 409 for an id it
+ * has); `refused` when it will never take these bytes (400, 413: sending
+ * them again would block every later report); else why it may later.
+ */
+type Delivery = null | { problem: string; refused: boolean };
+
+/** POSTs one report. */
+async function deliver(report: Report, options: FlushOptions): Promise<Delivery> {
   const timer = deadline(options.deadlineMs ?? 15_000);
   try {
     const response = await request(options.url, {
@@ -133,12 +139,16 @@ async function deliver(report: Report, options: FlushOptions): Promise<string | 
       body: JSON.stringify(report),
       signal: timer.signal,
     });
-    await response.body.dump();
-    const ok =
-      (response.statusCode >= 200 && response.statusCode < 300) || response.statusCode === 409;
-    return ok ? null : `HTTP ${response.statusCode}`;
+    const status = response.statusCode;
+    const ok = (status >= 200 && status < 300) || status === 409;
+    const refused = status === 400 || status === 413;
+    // the receiver's one line says what it refused (docs/protocol.md section 4)
+    const line = refused ? (await response.body.text()).slice(0, 512).trim() : "";
+    if (!refused) await response.body.dump();
+    if (ok) return null;
+    return { problem: `HTTP ${status}${line ? `: ${oneLine(line)}` : ""}`, refused };
   } catch (error) {
-    return oneLine(classifyNetworkError(error, "report", options.url));
+    return { problem: oneLine(classifyNetworkError(error, "report", options.url)), refused: false };
   } finally {
     timer.clear();
   }
@@ -160,22 +170,34 @@ export async function flushOutbox(
   );
   const attempts = options.attempts ?? 3;
   let sent = 0;
+  let refusedCount = 0;
   for (const item of pending) {
-    let problem: string | null = null;
+    let delivery: Delivery = null;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      problem = await deliver(item.report, options);
-      if (problem === null) break;
+      delivery = await deliver(item.report, options);
+      if (delivery === null || delivery.refused) break;
       if (attempt < attempts) await options.sleep((options.backoffMs ?? 500) * 2 ** (attempt - 1));
     }
-    if (problem !== null) {
+    if (delivery?.refused) {
+      // kept for an operator, out of the way of the reports after it
+      await setAside(
+        options.outboxDir,
+        [{ path: item.path, why: delivery.problem }],
+        options.log,
+        (why) => `the master refused it (${why}); kept in outbox/rejected/ for an operator`,
+      );
+      refusedCount++;
+      continue;
+    }
+    if (delivery !== null) {
       options.log.warn(
-        { report_id: item.report.id, pending: pending.length - sent },
-        `Report not delivered (${problem}); kept in the outbox.`,
+        { report_id: item.report.id, pending: pending.length - sent - refusedCount },
+        `Report not delivered (${delivery.problem}); kept in the outbox.`,
       );
       break;
     }
     await rm(item.path, { force: true });
     sent++;
   }
-  return { sent, pending: pending.length - sent };
+  return { sent, pending: pending.length - sent - refusedCount };
 }

@@ -67,7 +67,12 @@ test("refusals, one line each", () => {
     ],
     [
       `[store]\nurl = "mysql://x"\n${TLS}`,
-      `config ${FILE}: key store.url: expected a "postgres://" URL (absent: SQLite in state_dir), found string "mysql://x"`,
+      `config ${FILE}: key store.url: expected a "postgres://" URL (absent: SQLite in state_dir), found one of scheme "mysql"`,
+    ],
+    // a misspelt scheme must not print the password
+    [
+      `[store]\nurl = "postgress://u:hunter2@db/r"\n${TLS}`,
+      `config ${FILE}: key store.url: expected a "postgres://" URL (absent: SQLite in state_dir), found one of scheme "postgress"`,
     ],
     ['[tls]\ncert = "/c"\n', `config ${FILE}: key tls.key: expected a file path, found nothing`],
     [
@@ -88,4 +93,14 @@ test("refusals, one line each", () => {
       },
       text,
     );
+});
+
+test("a store URL in a message or a log line has no password", async () => {
+  const { redactedUrl } = await import("../../src/master/store/redact.js");
+  assert.equal(redactedUrl("postgres://u:hunter2@db:5432/r"), "postgres://u:***@db:5432/r");
+  assert.equal(
+    redactedUrl("postgres://db/r?password=hunter2&sslmode=require"),
+    "postgres://db/r?password=***&sslmode=require",
+  );
+  assert.equal(redactedUrl("postgres://u:hunter2@[db"), "postgres://(an unparsable URL)");
 });

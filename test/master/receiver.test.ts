@@ -147,6 +147,42 @@ describe("receive, mTLS itself", () => {
     assert.deepEqual(await stored(receiver.db), []);
   });
 
+  test("an id in capitals (a second copy of a stored one) and a NUL in a field: 400, nothing stored", async () => {
+    await clear();
+    const report = hostReport({ host_id: "worker-a" });
+    const upper = JSON.stringify({ ...report, id: String(report.id).toUpperCase() });
+    assert.deepEqual(await post(upper), {
+      status: 400,
+      text: `report refused: field id: expected a lowercase UUID, found "${String(report.id).toUpperCase()}"\n`,
+    });
+    const nul = JSON.stringify(hostReport({ host_id: "worker-a", error: "pip\u0000died" }));
+    assert.deepEqual(await post(nul), {
+      status: 400,
+      text: "report refused: field error: a NUL character\n",
+    });
+    assert.deepEqual(await stored(receiver.db), []);
+  });
+
+  test("the views answer only under their own names (no DNS rebinding)", async () => {
+    const port = new URL(receiver.viewUrl as string).port;
+    const { request } = await import("node:http");
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: "127.0.0.1", port, path: "/fleet.json", headers: { host } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    assert.equal(await status(`127.0.0.1:${port}`), 200);
+    assert.equal(await status(`localhost:${port}`), 200);
+    assert.equal(await status(`rebind.example:${port}`), 421);
+  });
+
   test("an Idempotency-Key that is not the report's id: 400, nothing stored", async () => {
     await clear();
     const report = hostReport({ host_id: "worker-a" });

@@ -180,3 +180,27 @@ test("a release the feed does not have: refused, naming what it has", async (t) 
     message: /^publish: feed .+ has no release 9\.9\.9 \(it has 1\.2\.0\)$/,
   });
 });
+
+test("an older signed manifest put back in the folder: even --halt refuses it instead of judging it", async (t) => {
+  const { db, request, feedDir } = await setUp(t, 0);
+  await attempts(db, { updated: 30 });
+  // serial 1 has the release at 0 %; rollout signs serial 2 at 50 %
+  const old = {
+    manifest: await readFile(join(feedDir, "manifest.json")),
+    signature: await readFile(join(feedDir, "manifest.json.minisig")),
+  };
+  assert.equal((await rollout(db, request({ to: 50 }))).to_percent, 50);
+  // whoever writes the folder puts serial 1 back: hosts ignore it (lower serial), still at 50 %
+  await writeFile(join(feedDir, "manifest.json"), old.manifest);
+  await writeFile(join(feedDir, "manifest.json.minisig"), old.signature);
+  const before = await snapshot(feedDir);
+  await assert.rejects(rollout(db, request({ to: "halt" })), (error: Error & { code?: string }) => {
+    assert.equal(error.code, "E_PUBLISH");
+    assert.match(
+      error.message,
+      /^publish: the feed's manifest\.json \(serial 1, sha256 [0-9a-f]{12}\.\.\.\) is not the one this key last signed for it \(serial 2, /,
+    );
+    return true;
+  });
+  assert.deepEqual(await snapshot(feedDir), before);
+});

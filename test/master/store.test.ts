@@ -232,6 +232,55 @@ function suite(kind: "sqlite" | "postgres", skip: string | false) {
       assert.equal((await fleetSummary(db, now, 3 * 86400)).stale.count, 0);
     });
 
+    test("a host's clock cannot pin its row: times are UTC and no later than their arrival", async (t) => {
+      db = await fresh(t);
+      t.after(() => db.close());
+      const to = { sha: SHA_C, version: "1.2.0" };
+      const arrived = "2026-12-01T10:00:00.000Z";
+      // a clock years ahead, then the genuine update an hour later
+      await insertReports(db, [
+        incoming(
+          {
+            host_id: "h1",
+            to,
+            status: "failed",
+            error: "x",
+            finished_at: "2999-01-01T00:00:00.000Z",
+          },
+          arrived,
+        ),
+      ]);
+      await insertReports(db, [
+        incoming(
+          { host_id: "h1", to, status: "updated", finished_at: "2026-12-01T11:00:00.000Z" },
+          "2026-12-01T11:00:01.000Z",
+        ),
+      ]);
+      const host = await db.read.get<Record<string, string | null>>(
+        "SELECT * FROM hosts WHERE host_id = 'h1'",
+      );
+      assert.equal(host?.outcome_status, "updated");
+      assert.equal((await figuresOf(db, SHA_C, "1.2.0")).failure_rate, 0);
+      // an offset is not a later time: 12:00+09:00 is 03:00Z, older than 05:00Z
+      await insertReports(db, [
+        incoming(
+          { host_id: "h2", status: "rolled_back", finished_at: "2026-12-01T05:00:00.000Z" },
+          "2026-12-01T06:00:00.000Z",
+        ),
+      ]);
+      await insertReports(db, [
+        incoming(
+          { host_id: "h2", status: "updated", finished_at: "2026-12-01T12:00:00+09:00" },
+          "2026-12-01T06:00:00.000Z",
+        ),
+      ]);
+      const h2 = await db.read.get<Record<string, string | null>>(
+        "SELECT * FROM hosts WHERE host_id = 'h2'",
+      );
+      assert.equal(h2?.outcome_status, "rolled_back");
+      assert.equal(h2?.outcome_at, "2026-12-01T05:00:00.000Z");
+    });
+
     test("fleet --host: a host's newest reports first, with their steps", async (t) => {
       db = await fresh(t);
       t.after(() => db.close());

@@ -1,10 +1,23 @@
-/** `fleet` on a terminal: aligned columns, one table per question. */
+/**
+ * `fleet` on a terminal: aligned columns, one table per question. Every
+ * value a host sent goes through `printable`: no escape sequence, line
+ * break or direction mark of a host's reaches the operator's terminal.
+ */
 import type { FleetSummary, HostReport } from "./summary.js";
+
+// C0 and C1 controls, DEL, line and paragraph separators, bidi marks and isolates
+const UNPRINTABLE =
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+export function printable(value: string | null | undefined): string {
+  return (value ?? "").replace(UNPRINTABLE, "\ufffd");
+}
 
 export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
+      .map(printable)
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] as number)))
       .join("  ")
       .trimEnd();
@@ -96,15 +109,17 @@ export function renderFleetText(summary: FleetSummary): string {
 }
 
 export function renderHostText(hostId: string, reports: HostReport[]): string {
-  if (reports.length === 0) return `No reports from ${hostId}.\n`;
+  if (reports.length === 0) return `No reports from ${printable(hostId)}.\n`;
   const out: string[] = [];
   for (const r of reports) {
     out.push(
-      `${r.finished_at}  ${r.status}  ${r.from_version ?? "-"} -> ${r.to_version ?? "-"}  (${r.id})`,
-      ...(r.error ? [`  error: ${r.error}`] : []),
+      printable(
+        `${r.finished_at}  ${r.status}  ${r.from_version ?? "-"} -> ${r.to_version ?? "-"}  (${r.id})`,
+      ),
+      ...(r.error ? [`  error: ${printable(r.error)}`] : []),
       ...(r.steps.length
         ? [
-            `  steps: ${r.steps.map((s) => `${s.name} ${s.ms}ms${s.ok ? "" : " FAILED"}`).join(", ")}`,
+            `  steps: ${printable(r.steps.map((s) => `${s.name} ${s.ms}ms${s.ok ? "" : " FAILED"}`).join(", "))}`,
           ]
         : []),
     );

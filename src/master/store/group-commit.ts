@@ -3,9 +3,12 @@
  * into the next one, so a burst costs one fsync per batch, not per report,
  * and every answer still waits for the commit of its own report.
  *
- * A batch that fails is tried again report by report, so one report the
- * database refuses fails alone; a full disk or a database that is down
- * fails them all, and each sender gets its 503 and keeps its report.
+ * A batch that the database refuses for one row's sake (a constraint, a
+ * value it cannot hold) is tried again report by report, so that report
+ * fails alone; any other failure (a full disk, a database that is down)
+ * fails the whole batch at once, and each sender gets its 503 and keeps its
+ * report. At most MAX_WAITING reports wait: beyond that a sender is told to
+ * come back later at once, instead of queueing behind a store that is down.
  */
 import type { Database } from "./database.js";
 import { type Incoming, type InsertOutcome, insertReports } from "./reports.js";
@@ -17,6 +20,23 @@ interface Waiting {
 }
 
 const MAX_BATCH = 256;
+export const MAX_WAITING = 10_000;
+
+/** SQLite's and PostgreSQL's codes for "this row", as against "this database". */
+export function isRowError(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return (
+    /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/.test(code) ||
+    // PostgreSQL SQLSTATE classes 22 (data exception) and 23 (integrity constraint)
+    /^2[23][0-9A-Z]{3}$/.test(code)
+  );
+}
+
+export class StoreBehind extends Error {
+  constructor() {
+    super(`${MAX_WAITING} reports are already waiting for the store`);
+  }
+}
 
 export class GroupCommit {
   private waiting: Waiting[] = [];
@@ -25,6 +45,7 @@ export class GroupCommit {
   constructor(private readonly db: Database) {}
 
   submit(incoming: Incoming): Promise<InsertOutcome> {
+    if (this.waiting.length >= MAX_WAITING) return Promise.reject(new StoreBehind());
     return new Promise((resolve, reject) => {
       this.waiting.push({ incoming, resolve, reject });
       if (!this.running) setImmediate(() => void this.drain());
@@ -52,8 +73,8 @@ export class GroupCommit {
       );
       for (const [i, w] of batch.entries()) w.resolve(outcomes[i] as InsertOutcome);
     } catch (error) {
-      if (batch.length === 1) {
-        (batch[0] as Waiting).reject(error);
+      if (batch.length === 1 || !isRowError(error)) {
+        for (const w of batch) w.reject(error);
         return;
       }
       for (const one of batch) await this.commit([one]);

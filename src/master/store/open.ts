@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { oneLine, UpdaterError } from "../../errors.js";
 import type { Database } from "./database.js";
 import { migrate } from "./migrations.js";
+import { redactedUrl } from "./redact.js";
 
 export interface StoreLocation {
   /** `postgres://...` or `postgresql://...`; absent: SQLite at `sqlitePath`. */
@@ -41,7 +42,7 @@ export async function openStore(
   onError: (error: Error) => void = () => {},
 ): Promise<Database> {
   const postgres = location.url !== undefined && /^postgres(ql)?:\/\//.test(location.url);
-  const where = postgres ? (location.url as string) : location.sqlitePath;
+  const where = postgres ? redactedUrl(location.url as string) : location.sqlitePath;
   let db: Database;
   try {
     if (postgres) {

@@ -8,21 +8,11 @@
  */
 import type pg from "pg";
 import type { Database, Exec } from "./database.js";
+import { redactedUrl } from "./redact.js";
 
 function numbered(sql: string): string {
   let n = 0;
   return sql.replace(/\?/g, () => `$${++n}`);
-}
-
-/** The URL without its password, for messages and logs. */
-export function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "postgres://(unparsable URL)";
-  }
 }
 
 function execOf(client: pg.Pool | pg.PoolClient): Exec {
@@ -56,19 +46,26 @@ export async function openPostgres(
     read: execOf(pool),
     async write<T>(work: (tx: Exec) => Promise<T>): Promise<T> {
       const client = await pool.connect();
-      let broken = false;
+      // The pool listens for a checked-out client's errors only while it is idle: a server
+      // that goes away mid-transaction would otherwise be an unhandled 'error' event.
+      let lost: Error | null = null;
+      const onLost = (error: Error) => {
+        lost = error;
+        onError(error);
+      };
+      client.on("error", onLost);
       try {
         await client.query("BEGIN");
         const result = await work(execOf(client));
         await client.query("COMMIT");
         return result;
       } catch (error) {
-        await client.query("ROLLBACK").catch(() => {
-          broken = true;
-        });
+        if (!lost) await client.query("ROLLBACK").catch((e: Error) => (lost = e));
         throw error;
       } finally {
-        client.release(broken);
+        client.off("error", onLost);
+        // a broken connection is destroyed, not given back to the pool
+        client.release(lost ?? undefined);
       }
     },
     async plan(sql, params = []) {

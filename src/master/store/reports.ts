@@ -139,7 +139,28 @@ export function mergeHost(row: HostRow | undefined, incoming: Incoming): HostRow
   return next;
 }
 
-async function insertOne(tx: Exec, incoming: Incoming): Promise<InsertOutcome> {
+/**
+ * Times as the store orders them: UTC ISO 8601 (so text order is time
+ * order: "12:00+09:00" is 03:00Z), and no report finished after it arrived
+ * (a host whose clock runs ahead cannot pin its row in the future). The
+ * body keeps what the host sent.
+ */
+export function storedTimes(incoming: Incoming): Incoming {
+  const received = Date.parse(incoming.receivedAt);
+  const finished = Math.min(Date.parse(incoming.report.finished_at), received);
+  const started = Math.min(Date.parse(incoming.report.started_at), finished);
+  return {
+    ...incoming,
+    report: {
+      ...incoming.report,
+      started_at: new Date(started).toISOString(),
+      finished_at: new Date(finished).toISOString(),
+    },
+  };
+}
+
+async function insertOne(tx: Exec, received: Incoming): Promise<InsertOutcome> {
+  const incoming = storedTimes(received);
   const { report } = incoming;
   const changed = await tx.run(INSERT_REPORT, [
     report.id,

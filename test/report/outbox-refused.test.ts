@@ -1,0 +1,73 @@
+/**
+ * A report the master will never take (400, 413) must not block the ones
+ * after it: the host's outbox moves it to outbox/rejected/ with one warning
+ * and goes on. Against the real receiver; a 503 still keeps everything.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { after, test } from "node:test";
+import { createHttpClient } from "../../src/http/tls.js";
+import { createLogger } from "../../src/log.js";
+import type { Report } from "../../src/report/build.js";
+import { flushOutbox, writeToOutbox } from "../../src/report/outbox.js";
+import { makePki } from "../helpers/pki.js";
+import { startTestReceiver } from "../helpers/receiver.js";
+import { hostReport } from "../helpers/reports.js";
+
+const root = mkdtempSync(join(tmpdir(), "du-outbox-refused-"));
+after(() => rm(root, { recursive: true, force: true }));
+
+test("a report the receiver refuses is set aside; the next one is delivered", async () => {
+  const pki = makePki(root);
+  const client = pki.issue("worker-o", { clientAuth: true });
+  mkdirSync(join(root, "r"));
+  const receiver = await startTestReceiver(join(root, "r"), pki, { mode: "mtls" });
+  const http = await createHttpClient(
+    { ca: pki.ca, cert: client.cert, key: client.key, keyPrefix: "feed" },
+    { timeoutMs: 5000 },
+  );
+  try {
+    const outbox = join(root, "outbox");
+    const refused = hostReport({
+      host_id: "worker-o",
+      finished_at: "2026-12-01T10:00:00.000Z",
+      status: "exploded",
+    }) as unknown as Report;
+    const good = hostReport({
+      host_id: "worker-o",
+      finished_at: "2026-12-01T11:00:00.000Z",
+    }) as unknown as Report;
+    await writeToOutbox(outbox, refused);
+    await writeToOutbox(outbox, good);
+    const sink = new PassThrough();
+    const lines: string[] = [];
+    sink.on("data", (c) => lines.push(...String(c).split("\n").filter(Boolean)));
+    const result = await flushOutbox({
+      client: http,
+      url: `${receiver.url}/reports`,
+      outboxDir: outbox,
+      log: createLogger("warn", sink, "json"),
+      sleep: async () => {},
+    });
+    assert.deepEqual(result, { sent: 1, pending: 0 });
+    assert.deepEqual(await readdir(outbox), ["rejected"]);
+    assert.deepEqual(await readdir(join(outbox, "rejected")), [`${refused.id}.json`]);
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).msg),
+      [
+        `Moved ${refused.id}.json out of the outbox: the master refused it (HTTP 400: report refused: field status: expected one of "updated", "rolled_back", "rollback_failed", "failed", "skipped", "warning", "current", found "exploded"); kept in outbox/rejected/ for an operator.`,
+      ],
+    );
+    const ids = (await receiver.db.read.all<{ id: string }>("SELECT id FROM reports")).map(
+      (r) => r.id,
+    );
+    assert.deepEqual(ids, [good.id]);
+  } finally {
+    await http.close();
+    await receiver.close();
+  }
+});
