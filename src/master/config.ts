@@ -19,7 +19,11 @@ export type IdentityFrom = "cn" | "dns-san";
 
 export interface ReceiverConfig {
   file: string;
-  listen: { host: string; port: number };
+  /**
+   * A TCP address, or (behind a proxy) a unix socket: its file's
+   * permissions, not an address, then say who may pass identities.
+   */
+  listen: { host: string; port: number } | { path: string };
   stateDir: string;
   identity: IdentityFrom;
   staleAfterS: number;
@@ -94,6 +98,18 @@ export function parseListen(
   return { host: (match[1] as string).replace(/^\[|\]$/g, ""), port };
 }
 
+function socketPath(file: string, value: string): { path: string } {
+  const path = value.slice("unix:".length);
+  if (!isAbsolute(path) || path.length > 100)
+    return fail(
+      file,
+      "listen",
+      'an absolute socket path like "unix:/run/decnet-updater-receiver/receiver.sock"',
+      value,
+    );
+  return { path };
+}
+
 function section(file: string, doc: Table, name: string): Table | undefined {
   const value = doc[name];
   if (value === undefined) return undefined;
@@ -147,7 +163,23 @@ export function parseReceiverConfig(file: string, text: string): ReceiverConfig 
   const trusted = proxyTable?.trusted ?? [];
   if (!Array.isArray(trusted) || trusted.some((a) => typeof a !== "string" || isIP(a) === 0))
     fail(file, "proxy.trusted", "a list of IP addresses", trusted);
-  if (!tls && (trusted as unknown[]).length === 0)
+  const rawListen = doc.listen ?? (tls ? "0.0.0.0:8443" : "127.0.0.1:8081");
+  const onSocket = typeof rawListen === "string" && rawListen.startsWith("unix:");
+  if (onSocket && tls)
+    fail(
+      file,
+      "listen",
+      'an address and port with [tls] ("unix:" is for behind a proxy)',
+      rawListen,
+    );
+  if (onSocket && (trusted as unknown[]).length > 0)
+    fail(
+      file,
+      "proxy.trusted",
+      'nothing with listen = "unix:...": the socket\'s permissions say who may connect',
+      trusted,
+    );
+  if (!tls && !onSocket && (trusted as unknown[]).length === 0)
     fail(
       file,
       "proxy.trusted",
@@ -179,7 +211,9 @@ export function parseReceiverConfig(file: string, text: string): ReceiverConfig 
         : parseListen(file, "view.listen", viewTable.listen);
   return {
     file,
-    listen: parseListen(file, "listen", doc.listen ?? (tls ? "0.0.0.0:8443" : "127.0.0.1:8081")),
+    listen: onSocket
+      ? socketPath(file, rawListen as string)
+      : parseListen(file, "listen", rawListen),
     stateDir,
     identity,
     staleAfterS,

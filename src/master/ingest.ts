@@ -21,7 +21,8 @@ export const MAX_REPORT_BYTES = 64 * 1024;
 export interface IngestContext {
   identity: IdentityFrom;
   /** null: mTLS itself; a list: behind these proxies. */
-  trustedProxies: readonly string[] | null;
+  /** null: mTLS itself; "socket": behind a proxy on a unix socket. */
+  trustedProxies: readonly string[] | "socket" | null;
   commit: GroupCommit;
   log: Logger;
   now: () => Date;

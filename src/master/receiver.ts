@@ -6,7 +6,7 @@
  * certificate is not an operator's, so the views are never on the fleet's
  * listener.
  */
-import { readFile } from "node:fs/promises";
+import { chmod, lstat, readFile, unlink } from "node:fs/promises";
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -46,6 +46,32 @@ function listen(server: Server, host: string, port: number): Promise<number> {
   });
 }
 
+/**
+ * Behind nginx on a unix socket: the one systemd made (decnet-updater-receiver.socket,
+ * passed as fd 3, owned by root, group www-data, mode 0660, so that no other local
+ * user can connect or take its place), else one of its own, mode 0660, in place
+ * of a stale one. Who may connect is then the socket file's, not an address's.
+ */
+async function listenOnSocket(server: Server, path: string): Promise<void> {
+  const passed = process.env.LISTEN_FDS === "1" && process.env.LISTEN_PID === String(process.pid);
+  if (!passed) {
+    const stale = await lstat(path).catch(() => null);
+    if (stale?.isSocket()) await unlink(path);
+    else if (stale) throw new Error(`listen: ${path} exists and is not a socket`);
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const done = () => {
+      server.off("error", reject);
+      resolve();
+    };
+    if (passed) server.listen({ fd: 3 }, done);
+    else server.listen(path, done);
+  });
+  // created under the receiver's umask (0077 in its unit): nobody else had it meanwhile
+  if (!passed) await chmod(path, 0o660);
+}
+
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
@@ -72,7 +98,11 @@ export async function startReceiver(
   const commit = new GroupCommit(db);
   const context = {
     identity: config.identity,
-    trustedProxies: config.tls ? null : config.trustedProxies,
+    trustedProxies: config.tls
+      ? null
+      : "path" in config.listen
+        ? ("socket" as const)
+        : config.trustedProxies,
     commit,
     log,
     now,
@@ -121,11 +151,20 @@ export async function startReceiver(
   server.maxHeadersCount = 64;
   // Beyond this, new connections are dropped: a flood of idle sockets cannot exhaust descriptors.
   server.maxConnections = 4096;
-  const port = await listen(server, config.listen.host, config.listen.port).catch(async (error) => {
+  const where = config.listen;
+  let url: string;
+  try {
+    if ("path" in where) {
+      await listenOnSocket(server, where.path);
+      url = `http://unix:${where.path}:`;
+    } else {
+      const port = await listen(server, where.host, where.port);
+      url = `${config.tls ? "https" : "http"}://${hostPart(where.host)}:${port}`;
+    }
+  } catch (error) {
     await db.close();
     throw error;
-  });
-  const url = `${config.tls ? "https" : "http"}://${hostPart(config.listen.host)}:${port}`;
+  }
 
   let view: Server | null = null;
   const viewHosts = new Set<string>();
@@ -190,7 +229,7 @@ export async function startReceiver(
   }
   log.info(
     { url, view_url: viewUrl, store: db.where, mode: config.tls ? "mtls" : "proxy" },
-    `Receiving reports at ${url}/reports (${config.tls ? "mTLS" : `behind a proxy at ${config.trustedProxies.join(", ")}`}); store ${db.kind} ${db.where}.`,
+    `Receiving reports at ${url}/reports (${config.tls ? "mTLS" : "path" in where ? "behind a proxy, on a unix socket" : `behind a proxy at ${config.trustedProxies.join(", ")}`}); store ${db.kind} ${db.where}.`,
   );
   return {
     url,

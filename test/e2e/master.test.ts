@@ -83,13 +83,11 @@ function loop(mode: "mtls" | "nginx", skip: string | false) {
         feedUrl = `${feedServer.url}/`;
         reportUrl = `${receiver.url}/reports`;
       } else {
-        const receiverPort = await freePort();
+        // on a unix socket, as the shipped nginx config and decnet-updater-receiver.socket have it
+        const socket = join(root, "receiver.sock");
         await writeFile(
           receiverConfig,
-          receiverToml(root, pki, { mode: "proxy" }).replace(
-            'listen = "127.0.0.1:0"',
-            `listen = "127.0.0.1:${receiverPort}"`,
-          ),
+          receiverToml(root, pki, { mode: "proxy", listen: `unix:${socket}`, noTrusted: true }),
         );
         receiver = await spawnReceiver(receiverConfig);
         const port = await freePort();
@@ -99,7 +97,7 @@ function loop(mode: "mtls" | "nginx", skip: string | false) {
           serverKey: pki.server.key,
           clientCa: pki.ca,
           feedRoot: feedDir,
-          reportReceiverPort: receiverPort,
+          reportReceiverPort: socket,
         });
         nginx = await startNginx(
           nginxTool as NonNullable<typeof nginxTool>,

@@ -24,7 +24,8 @@ export interface NginxFeedOptions {
   serverKey: string;
   clientCa: string;
   feedRoot: string;
-  reportReceiverPort: number;
+  /** The receiver's TCP port on 127.0.0.1, or the path of its unix socket. */
+  reportReceiverPort: number | string;
 }
 
 /** The shipped server block with its "# test:" lines replaced; throws when a marked line is missing. */
@@ -36,7 +37,10 @@ export async function nginxServerBlock(options: NginxFeedOptions): Promise<strin
     "server key": `ssl_certificate_key ${options.serverKey};`,
     "client CA": `ssl_client_certificate ${options.clientCa};`,
     "feed root": `root ${options.feedRoot};`,
-    "report receiver": `server 127.0.0.1:${options.reportReceiverPort};`,
+    "report receiver":
+      typeof options.reportReceiverPort === "string"
+        ? `server unix:${options.reportReceiverPort};`
+        : `server 127.0.0.1:${options.reportReceiverPort};`,
   };
   const seen = new Set<string>();
   const lines = text.split("\n").map((line) => {

@@ -22,10 +22,19 @@ export interface TestReceiver extends RunningReceiver {
 export function receiverToml(
   dir: string,
   pki: Pki,
-  options: { mode: "mtls" | "proxy"; identity?: string; storeUrl?: string; extra?: string },
+  options: {
+    mode: "mtls" | "proxy";
+    identity?: string;
+    storeUrl?: string;
+    extra?: string;
+    /** Behind a proxy on a unix socket: no proxy.trusted. */
+    noTrusted?: boolean;
+    /** The fleet's listener (default 127.0.0.1, port 0). */
+    listen?: string;
+  },
 ): string {
   return [
-    `listen = "127.0.0.1:0"`,
+    `listen = "${options.listen ?? "127.0.0.1:0"}"`,
     `state_dir = "${join(dir, "state")}"`,
     `identity = "${options.identity ?? "cn"}"`,
     options.extra ?? "",
@@ -36,7 +45,9 @@ export function receiverToml(
           `key = "${pki.server.key}"`,
           `client_ca = "${pki.ca}"`,
         ]
-      : ["[proxy]", `trusted = ["127.0.0.1"]`]),
+      : options.noTrusted
+        ? []
+        : ["[proxy]", `trusted = ["127.0.0.1"]`]),
     "[view]",
     `listen = "127.0.0.1:0"`,
     ...(options.storeUrl ? ["[store]", `url = "${options.storeUrl}"`] : []),
@@ -46,7 +57,7 @@ export function receiverToml(
 export async function startTestReceiver(
   dir: string,
   pki: Pki,
-  options: { mode: "mtls" | "proxy"; identity?: string; storeUrl?: string; extra?: string },
+  options: Parameters<typeof receiverToml>[2],
 ): Promise<TestReceiver> {
   const configFile = join(dir, "receiver.toml");
   await writeFile(configFile, receiverToml(dir, pki, options));
@@ -78,6 +89,8 @@ export function postReport(
     ca?: string;
     headers?: Record<string, string>;
     localAddress?: string;
+    /** POST over this unix socket instead (url is then only a placeholder). */
+    socketPath?: string;
   } = {},
 ): Promise<Answer> {
   const target = new URL("/reports", url);
@@ -90,6 +103,7 @@ export function postReport(
       agent: false as const,
       headers: { "content-type": "application/json", ...(options.headers ?? {}) },
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      ...(options.socketPath ? { socketPath: options.socketPath } : {}),
     };
     const onResponse = (response: import("node:http").IncomingMessage) => {
       let text = "";

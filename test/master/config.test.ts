@@ -31,8 +31,30 @@ test("behind a proxy: plain HTTP on loopback, from the proxy's addresses only", 
   assert.equal(config.view, null);
 });
 
+test("behind nginx on a unix socket: no addresses to trust, the socket's permissions decide", () => {
+  const config = parseReceiverConfig(
+    FILE,
+    'listen = "unix:/run/decnet-updater-receiver/receiver.sock"\n',
+  );
+  assert.deepEqual(config.listen, { path: "/run/decnet-updater-receiver/receiver.sock" });
+  assert.equal(config.tls, null);
+  assert.deepEqual(config.trustedProxies, []);
+});
+
 test("refusals, one line each", () => {
   const cases: Array<[string, string]> = [
+    [
+      `listen = "unix:/run/r.sock"\n${TLS}`,
+      `config ${FILE}: key listen: expected an address and port with [tls] ("unix:" is for behind a proxy), found string "unix:/run/r.sock"`,
+    ],
+    [
+      'listen = "unix:/run/r.sock"\n[proxy]\ntrusted = ["127.0.0.1"]\n',
+      `config ${FILE}: key proxy.trusted: expected nothing with listen = "unix:...": the socket's permissions say who may connect, found a list of 1`,
+    ],
+    [
+      'listen = "unix:run/r.sock"\n',
+      `config ${FILE}: key listen: expected an absolute socket path like "unix:/run/decnet-updater-receiver/receiver.sock", found string "unix:run/r.sock"`,
+    ],
     [
       "",
       `config ${FILE}: key proxy.trusted: expected the proxy's addresses (or a [tls] table: the receiver does mTLS itself), found nothing`,
@@ -103,4 +125,26 @@ test("a store URL in a message or a log line has no password", async () => {
     "postgres://db/r?password=***&sslmode=require",
   );
   assert.equal(redactedUrl("postgres://u:hunter2@[db"), "postgres://(an unparsable URL)");
+});
+
+test("config/receiver.example.toml is valid and says what the defaults are", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const { REPO } = await import("../helpers/cli.js");
+  const { join } = await import("node:path");
+  const file = join(REPO, "config/receiver.example.toml");
+  const config = parseReceiverConfig(file, await readFile(file, "utf8"));
+  assert.deepEqual(config.listen, { path: "/run/decnet-updater-receiver/receiver.sock" });
+  assert.equal(config.stateDir, "/var/lib/decnet-updater-receiver");
+  assert.equal(config.identity, "cn");
+  assert.equal(config.staleAfterS, 86400);
+  assert.deepEqual([config.headerTimeoutMs, config.requestTimeoutMs], [10_000, 30_000]);
+  assert.deepEqual(config.view, { host: "127.0.0.1", port: 9309 });
+  // every commented-out key, uncommented, still parses (none is misspelt)
+  const all = (await readFile(file, "utf8"))
+    .split("\n")
+    .map((line) => line.replace(/^# (\[?[a-z_]+\]?( =|$))/, "$1"))
+    .join("\n")
+    .replace(/^listen = "unix:.*$/m, 'listen = "0.0.0.0:8443"')
+    .replace(/^\[proxy\]\ntrusted = .*$/m, "");
+  assert.ok(parseReceiverConfig(file, all).tls, "the [tls] table uncommented");
 });

@@ -368,3 +368,58 @@ describe("receive, behind a proxy", () => {
     });
   });
 });
+
+describe("receive, behind a proxy on a unix socket", () => {
+  test("only who may open the socket file passes identities: mode 0660, nobody else connects", async (t) => {
+    const dir = subdir("socket");
+    // a folder anyone may enter, so that the socket's own mode is what refuses
+    const { chmod, stat } = await import("node:fs/promises");
+    await chmod(dir, 0o755);
+    const socket = join(dir, "receiver.sock");
+    const receiver = await startTestReceiver(dir, pki, {
+      mode: "proxy",
+      listen: `unix:${socket}`,
+      noTrusted: true,
+    });
+    t.after(() => receiver.close());
+    assert.equal(((await stat(socket)).mode & 0o777).toString(8), "660");
+    const report = hostReport({ host_id: "worker-u" });
+    const headers = { "x-client-verify": "SUCCESS", "x-client-subject": "CN=worker-u" };
+    const answer = await postReport("http://localhost", JSON.stringify(report), {
+      socketPath: socket,
+      headers,
+    });
+    assert.deepEqual(answer, { status: 201, text: `stored ${report.id}\n` });
+    if (process.getuid?.() === 0) {
+      // an unprivileged local user, with curl: refused by the file system, nothing stored
+      const { spawnSync } = await import("node:child_process");
+      const other = hostReport({ host_id: "worker-u" });
+      const run = spawnSync(
+        "setpriv",
+        [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          "curl",
+          "-sS",
+          "--unix-socket",
+          socket,
+          "-H",
+          "X-Client-Verify: SUCCESS",
+          "-H",
+          "X-Client-Subject: CN=worker-u",
+          "--data-binary",
+          JSON.stringify(other),
+          "http://localhost/reports",
+        ],
+        { encoding: "utf8" },
+      );
+      assert.equal(run.status, 7, `curl as nobody: ${run.stdout}${run.stderr}`);
+      assert.match(run.stderr, /Permission denied|Couldn't connect/);
+    }
+    assert.deepEqual(
+      (await stored(receiver.db)).map((r) => r.id),
+      [report.id],
+    );
+  });
+});

@@ -142,6 +142,66 @@ describe("decnet-updater-receiver.service under a real systemd", { skip: SYSTEMD
     assert.match(await machine.journal("decnet-updater-receiver"), /Stopping on SIGTERM/);
   });
 
+  test("behind nginx: decnet-updater-receiver.socket, which only nginx's group can open", async () => {
+    await writeFile(
+      machine.path("/etc/decnet/receiver.toml"),
+      'listen = "unix:/run/decnet-updater-receiver/receiver.sock"\n',
+    );
+    await machine.run([
+      "cp",
+      join(REPO, "systemd", "decnet-updater-receiver.socket"),
+      "/etc/systemd/system/",
+    ]);
+    await machine.run(["systemctl", "daemon-reload"]);
+    await machine.run(["systemctl", "enable", "--now", "decnet-updater-receiver.socket"]);
+    await machine.run(["systemctl", "start", UNIT]);
+    const socket = "/run/decnet-updater-receiver/receiver.sock";
+    assert.equal(
+      (await machine.run(["stat", "-c", "%U %G %a", socket])).trim(),
+      "root www-data 660",
+    );
+    const curl = (who: string[], report: string) =>
+      machine.exec([
+        ...who,
+        "curl",
+        "-sS",
+        "--unix-socket",
+        socket,
+        "-H",
+        "X-Client-Verify: SUCCESS",
+        "-H",
+        "X-Client-Subject: CN=worker-s",
+        "--data-binary",
+        report,
+        "http://localhost/reports",
+      ]);
+    const asNginx = await machine.until("the receiver on its socket", async () => {
+      const run = await curl(
+        ["setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups"],
+        JSON.stringify(hostReport({ host_id: "worker-s" })),
+      );
+      return run.code === 0 && run.stdout.startsWith("stored ") ? run : null;
+    });
+    assert.match(asNginx.stdout, /^stored [0-9a-f-]{36}\n$/);
+    // any other local user: refused by the socket's mode, and the receiver listens on no port
+    const other = await curl(
+      ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+      JSON.stringify(hostReport({ host_id: "worker-s" })),
+    );
+    assert.equal(other.code, 7, other.stdout + other.stderr);
+    const { MainPID } = await machine.show(UNIT, ["MainPID"]);
+    const tcp = await machine.run(["sh", "-c", `ss -Htlnp | grep "pid=${MainPID}," || true`]);
+    // the fleet's side is the socket; the only port is the operator's views, on loopback
+    assert.deepEqual(
+      tcp
+        .trim()
+        .split("\n")
+        .map((line) => line.split(/\s+/)[3]),
+      ["127.0.0.1:9309"],
+    );
+    await machine.run(["systemctl", "stop", UNIT, "decnet-updater-receiver.socket"]);
+  });
+
   test("systemd-analyze security: 2.0 or better", async () => {
     const out = (await machine.exec(["systemd-analyze", "security", "--no-pager", UNIT])).stdout;
     const score = Number(out.match(/Overall exposure level for \S+: ([\d.]+)/)?.[1]);
