@@ -7,7 +7,7 @@
  */
 import type { Config } from "../config/types.js";
 import { statePaths } from "../layout/paths.js";
-import { type ReleaseRef, type Report, reportOf } from "../report/build.js";
+import { nothingTriedReport, type ReleaseRef, type Report } from "../report/build.js";
 import { loadState, saveState } from "../state/store.js";
 import type { AgentDeps } from "./deps.js";
 
@@ -30,16 +30,5 @@ export async function withHeartbeat(
   state.reported_at = now.toISOString();
   await saveState(path, state);
   if (report) return report;
-  const at = now.toISOString();
-  return reportOf(config, {
-    status: "current",
-    from: active,
-    to: null,
-    manifest_serial: manifestSerial,
-    started_at: at,
-    finished_at: at,
-    steps: [],
-    error: null,
-    stderr: null,
-  });
+  return nothingTriedReport(config, "current", active, manifestSerial, now);
 }

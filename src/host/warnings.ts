@@ -6,7 +6,7 @@
  */
 import type { Config } from "../config/types.js";
 import { statePaths } from "../layout/paths.js";
-import { type Report, reportOf } from "../report/build.js";
+import { nothingTriedReport, type Report } from "../report/build.js";
 import { loadState, saveState } from "../state/store.js";
 import { certificateFindings, certificateWarnings } from "./certificates.js";
 import type { AgentDeps } from "./deps.js";
@@ -35,19 +35,5 @@ export async function withCertificateWarnings(
   state.warned = { text, at: now.toISOString() };
   await saveState(path, state);
   if (report) return { ...report, warnings };
-  const at = now.toISOString();
-  return {
-    ...reportOf(config, {
-      status: "warning",
-      from: null,
-      to: null,
-      manifest_serial: manifestSerial,
-      started_at: at,
-      finished_at: at,
-      steps: [],
-      error: null,
-      stderr: null,
-    }),
-    warnings,
-  };
+  return { ...nothingTriedReport(config, "warning", null, manifestSerial, now), warnings };
 }

@@ -140,11 +140,12 @@ export async function ingest(
       { http_status: 503, ...fields, code: "E_STORE" },
       `Report not stored: ${oneLine(error)}.`,
     );
-    return answer(
-      response,
-      503,
-      `report not stored: the store failed (${oneLine(error)}); send it again later`,
-    );
+    // the database's own words stay in the log: a host learns only that it must come back
+    const why =
+      error instanceof StoreBehind
+        ? "the store is behind"
+        : `the store failed (${storeWord(error)})`;
+    return answer(response, 503, `report not stored: ${why}; send it again later`);
   }
   if (outcome === "stored") {
     log.info(

@@ -62,3 +62,25 @@ export function reportOf(host: { host_id: string }, outcome: Outcome): Report {
     stderr: stderr ?? null,
   };
 }
+
+/** The report of a cycle that tried nothing (a heartbeat, warnings of their own): no target, no steps, no error. */
+export function nothingTriedReport(
+  host: { host_id: string },
+  status: "warning" | "current",
+  from: ReleaseRef | null,
+  manifestSerial: number | null,
+  at: Date,
+): Report {
+  const time = at.toISOString();
+  return reportOf(host, {
+    status,
+    from,
+    to: null,
+    manifest_serial: manifestSerial,
+    started_at: time,
+    finished_at: time,
+    steps: [],
+    error: null,
+    stderr: null,
+  });
+}

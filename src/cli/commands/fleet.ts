@@ -1,15 +1,8 @@
-import { type Command, InvalidArgumentError } from "commander";
-import { parseDurationSeconds } from "../../config/duration.js";
+import type { Command } from "commander";
 import { exitCodeForError } from "../exit-codes.js";
+import { durationOption } from "../option-parsers.js";
 import { printError, printJson } from "../output.js";
 import { loadMaster, RECEIVER_CONFIG_OPTION, receiverConfigPath } from "./master-only.js";
-
-function duration(value: string): number {
-  const seconds = parseDurationSeconds(value);
-  if (seconds === undefined)
-    throw new InvalidArgumentError('expected a duration like "1d" or "12h"');
-  return seconds;
-}
 
 export function registerFleet(program: Command): void {
   program
@@ -22,7 +15,7 @@ export function registerFleet(program: Command): void {
     .option(
       "--stale <duration>",
       "a host not heard from for this long is stale (default: the config's stale, 1d)",
-      duration,
+      durationOption,
     )
     .option("--host <host_id>", "that host's newest reports, with their steps")
     .action(async (flags: { config?: string; json?: boolean; stale?: number; host?: string }) => {

@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from "commander";
-import { parseDurationSeconds } from "../../config/duration.js";
 import { exitCodeForError } from "../exit-codes.js";
+import { collectOption, durationOption } from "../option-parsers.js";
 import { printError, printLine } from "../output.js";
 
 interface PublishFlags {
@@ -19,10 +19,6 @@ interface PublishFlags {
   component?: "decnet" | "decnet-updater";
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
 function component(value: string): "decnet" | "decnet-updater" {
   if (value !== "decnet" && value !== "decnet-updater")
     throw new InvalidArgumentError('expected "decnet" or "decnet-updater"');
@@ -34,13 +30,6 @@ function percent(value: string): number {
   if (!/^\d+$/.test(value) || n > 100)
     throw new InvalidArgumentError("expected an integer from 0 to 100");
   return n;
-}
-
-function duration(value: string): number {
-  const seconds = parseDurationSeconds(value);
-  if (seconds === undefined)
-    throw new InvalidArgumentError('expected a duration like "14d" or "12h"');
-  return seconds;
 }
 
 export function registerPublish(program: Command): void {
@@ -55,7 +44,7 @@ export function registerPublish(program: Command): void {
     .option("--channel <name>", "the feed's channel (default: the feed's, or stable)")
     .option("--latest", "make this version the manifest's latest")
     .option("--rollout <percent>", "share of unpinned hosts that take it", percent, 100)
-    .option("--expires-in <duration>", "manifest lifetime", duration, 14 * 86400)
+    .option("--expires-in <duration>", "manifest lifetime", durationOption, 14 * 86400)
     .option(
       "--min-updater <semver>",
       "hosts must run at least this decnet-updater first (they update themselves, then this)",
@@ -68,7 +57,7 @@ export function registerPublish(program: Command): void {
     .option(
       "--trusted-key <key>",
       "another minisign public key (base64 line or .pub file) the feed's current manifest may be signed with, after a key rotation; repeatable",
-      collect,
+      collectOption,
       [],
     )
     .option(

@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from "commander";
-import { parseDurationSeconds } from "../../config/duration.js";
 import { codeOf, oneLine } from "../../errors.js";
 import { exitCodeForError } from "../exit-codes.js";
+import { collectOption, durationOption, durationOrZeroOption } from "../option-parsers.js";
 import { printError, printJson, printLine } from "../output.js";
 import { loadMaster, RECEIVER_CONFIG_OPTION, receiverConfigPath } from "./master-only.js";
 
@@ -52,18 +52,6 @@ function steps(value: string): number[] {
   return list;
 }
 
-function duration(value: string): number {
-  if (value === "0") return 0;
-  const seconds = parseDurationSeconds(value);
-  if (seconds === undefined)
-    throw new InvalidArgumentError('expected a duration like "1h" or "14d"');
-  return seconds;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
 export function registerRollout(program: Command): void {
   program
     .command("rollout")
@@ -86,14 +74,14 @@ export function registerRollout(program: Command): void {
     .option(
       "--min-wait <duration>",
       "--to next: the manifest must be this old first",
-      duration,
+      durationOrZeroOption,
       3600,
     )
-    .option("--expires-in <duration>", "manifest lifetime", duration, 14 * 86400)
+    .option("--expires-in <duration>", "manifest lifetime", durationOption, 14 * 86400)
     .option(
       "--trusted-key <key>",
       "another public key the feed may be signed with (key rotation); repeatable",
-      collect,
+      collectOption,
       [],
     )
     .option("--signed-elsewhere", "build on a manifest signed by other means (see publish)")

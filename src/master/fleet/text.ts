@@ -7,6 +7,7 @@ import type { FleetSummary, HostReport } from "./summary.js";
 
 // C0 and C1 controls, DEL, line and paragraph separators, bidi marks and isolates
 const UNPRINTABLE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 export function printable(value: string | null | undefined): string {
