@@ -499,7 +499,11 @@ async function queryCase(
   }
 }
 
-async function memoryCase(root: string, pki: Pki, count: number): Promise<MasterResults["memory"]> {
+export async function memoryCase(
+  root: string,
+  pki: Pki,
+  count: number,
+): Promise<MasterResults["memory"]> {
   const dir = await mkdtemp(join(root, "memory-"));
   const port = await freePort();
   const config = join(dir, "receiver.toml");
