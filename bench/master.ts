@@ -540,7 +540,7 @@ export async function benchMaster(quick: boolean): Promise<MasterResults> {
   const root = await mkdtemp(join(tmpdir(), "du-bench-master-"));
   try {
     const pki = makePki(root);
-    const count = quick ? 1500 : 10_000;
+    const count = quick ? 1000 : 10_000;
     const transport = await transportBaseline(pki, count);
     const ingestFigures: IngestFigures[] = [];
     ingestFigures.push(await ingestCase(root, pki, "sqlite", count, {}));
@@ -555,7 +555,7 @@ export async function benchMaster(quick: boolean): Promise<MasterResults> {
     }
     // quick: the full fleet of hosts, two reports each (the 1M-report store takes about two minutes to build)
     const query = await queryCase(root, 100_000, quick ? 200_000 : 1_000_000);
-    const memory = await memoryCase(root, pki, quick ? 40_000 : 1_000_000);
+    const memory = await memoryCase(root, pki, quick ? 30_000 : 1_000_000);
     return { transport, ingest: ingestFigures, query, memory };
   } finally {
     await rm(root, { recursive: true, force: true });
