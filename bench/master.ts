@@ -11,7 +11,7 @@
  * - memory: the receiver's RSS along a long ingest (flat is the target).
  */
 import { spawn } from "node:child_process";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:https";
@@ -35,6 +35,7 @@ import { makePki, type Pki } from "../test/helpers/pki.js";
 import { POSTGRES_SKIP, startPostgres } from "../test/helpers/postgres.js";
 import { receiverToml } from "../test/helpers/receiver.js";
 import { freePort } from "../test/helpers/release.js";
+import { hostReport } from "../test/helpers/reports.js";
 import { MiB, median, procCpuMs, procStatus, runMeasured, sleep } from "./lib/measure.js";
 import { CLI } from "./lib/world.js";
 
@@ -42,30 +43,19 @@ const CACHE = resolve(import.meta.dirname, ".cache");
 const HOSTS = 48;
 const PARALLEL = 16;
 
+/** The tests' report (test/helpers/reports.ts) with a DECNET-sized list of steps; one in 50 rolled back. */
 function reportBody(host: string, i: number): string {
   const at = new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString();
-  return JSON.stringify({
-    id: randomUUID(),
-    host_id: host,
-    updater_version: "0.1.0",
-    status: i % 50 === 0 ? "rolled_back" : "updated",
-    from: { sha: "a".repeat(40), version: "1.0.0" },
-    to: { sha: "b".repeat(40), version: "1.1.0" },
-    manifest_serial: 12,
-    started_at: at,
-    finished_at: at,
-    steps: [
-      { name: "fetch", ms: 31, ok: true },
-      { name: "download", ms: 210, ok: true },
-      { name: "verify", ms: 4, ok: true },
-      { name: "extract", ms: 380, ok: true },
-      { name: "install", ms: 4100, ok: true },
-      { name: "restart", ms: 320, ok: true },
-      { name: "probe", ms: 1900, ok: true },
-    ],
-    error: null,
-    stderr: null,
-  });
+  return JSON.stringify(
+    hostReport({
+      host_id: host,
+      status: i % 50 === 0 ? "rolled_back" : "updated",
+      finished_at: at,
+      steps: ["fetch", "download", "verify", "extract", "install", "restart", "probe"].map(
+        (name, n) => ({ name, ms: 30 + n * 300, ok: true }),
+      ),
+    }),
+  );
 }
 
 interface Receiver {

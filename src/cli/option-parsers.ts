@@ -19,3 +19,11 @@ export function durationOrZeroOption(value: string): number {
 export function collectOption(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
+
+/** An integer percent, 0 to 100. */
+export function percentOption(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 100)
+    throw new InvalidArgumentError("expected an integer from 0 to 100");
+  return n;
+}

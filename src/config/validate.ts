@@ -8,26 +8,13 @@ import { oneLine, UpdaterError } from "../errors.js";
 import { checkTrustedPath } from "../fs/trust.js";
 import { nextOpening, parseWindow, type Window } from "../schedule/windows.js";
 import { PUBLIC_KEY_LINE, type PublicKey, parsePublicKey } from "../signing/minisign.js";
+import { describe } from "./describe.js";
 import { msOf, parseDurationSeconds } from "./duration.js";
 import type { FlatConfig, LoadOptions } from "./flat.js";
 import { isSchemaKey, type KeySpec, SCHEMA, type SchemaKey } from "./schema.js";
 import type { Config } from "./types.js";
 
 const KEY_LINE = PUBLIC_KEY_LINE;
-
-export function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (typeof value === "string") {
-    const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
-    return `string ${JSON.stringify(shown)}`;
-  }
-  if (typeof value === "number")
-    return `${Number.isInteger(value) ? "integer" : "number"} ${value}`;
-  if (typeof value === "boolean") return `boolean ${value}`;
-  if (value instanceof Date) return "a date";
-  if (Array.isArray(value)) return `a list of ${value.length}`;
-  return "a table";
-}
 
 function configError(file: string, key: string, expected: string, found: string): UpdaterError {
   return new UpdaterError(

@@ -24,12 +24,14 @@ function writtenFolders(config: Config): Array<{ key: string; path: string; fold
     { key: "install_dir", path: config.install_dir, folder: config.install_dir },
     { key: "state_dir", path: config.state_dir, folder: config.state_dir },
     { key: "units.dir", path: config.units.dir, folder: config.units.dir },
-    {
+  ];
+  // "" turns the PATH symlink off: there is nothing to write
+  if (config.install.path_symlink !== "")
+    folders.push({
       key: "install.path_symlink",
       path: config.install.path_symlink,
       folder: dirname(config.install.path_symlink),
-    },
-  ];
+    });
   if (config.self_update.enabled)
     folders.push({
       key: "self_update.install_dir",

@@ -201,18 +201,22 @@ async function readCapped(response: OkResponse, maxBytes: number, what: string):
  * nginx answers a refused or missing client certificate with HTTP 400 and a
  * page that says so; that is a certificate problem, not a feed problem.
  */
+/** The first `max` bytes or so of an answer's body, as latin1 text (the rest is not read). */
+export async function bodyPrefix(body: AsyncIterable<unknown>, max: number): Promise<string> {
+  let text = "";
+  for await (const chunk of body) {
+    text += (chunk as Buffer).toString("latin1");
+    if (text.length > max) break;
+  }
+  return text.slice(0, max);
+}
+
 async function statusError(
   response: Dispatcher.ResponseData,
   url: string,
   what: string,
 ): Promise<UpdaterError> {
-  let text = "";
-  if (response.statusCode === 400) {
-    for await (const chunk of response.body) {
-      text += (chunk as Buffer).toString("latin1");
-      if (text.length > 4096) break;
-    }
-  }
+  const text = response.statusCode === 400 ? await bodyPrefix(response.body, 4096) : "";
   discard(response.body);
   if (/SSL certificate/i.test(text)) {
     return new UpdaterError(

@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse } from "smol-toml";
+import { describe } from "../config/describe.js";
 import { parseDurationSeconds } from "../config/duration.js";
 import { oneLine, UpdaterError } from "../errors.js";
 import { type StoreLocation, sqlitePathIn } from "./store/open.js";
@@ -41,16 +42,8 @@ export interface ReceiverConfig {
 type Table = Record<string, unknown>;
 
 function fail(file: string, key: string, expected: string, found: unknown): never {
-  const shown =
-    found === undefined
-      ? "nothing"
-      : typeof found === "string"
-        ? `string ${JSON.stringify(found)}`
-        : Array.isArray(found)
-          ? `a list of ${found.length}`
-          : typeof found === "object"
-            ? "a table"
-            : `${typeof found} ${String(found)}`;
+  // the words of the host's config errors (config/validate.ts)
+  const shown = describe(found);
   throw new UpdaterError(
     "E_CONFIG",
     `config ${file}: key ${key}: expected ${expected}, found ${shown}`,

@@ -184,6 +184,9 @@ export async function startReceiver(
             421,
             `not this listener's name: ${JSON.stringify(request.headers.host ?? "")}`,
           );
+        // the path first: a request for nothing must not cost the store a summary
+        if (path !== "/metrics" && path !== "/fleet" && path !== "/fleet.json")
+          return answer(response, 404, `not found: ${path} (try /fleet, /fleet.json or /metrics)`);
         const respond = async () => {
           const summary = await fleetSummary(db, now(), config.staleAfterS);
           if (path === "/metrics") {
@@ -199,11 +202,9 @@ export async function startReceiver(
             });
             return response.end(renderFleetHtml(summary));
           }
-          if (path === "/fleet.json") {
-            response.writeHead(200, { "content-type": "application/json" });
-            return response.end(`${JSON.stringify(summary)}\n`);
-          }
-          return answer(response, 404, `not found: ${path} (try /fleet, /fleet.json or /metrics)`);
+          // /fleet.json
+          response.writeHead(200, { "content-type": "application/json" });
+          return response.end(`${JSON.stringify(summary)}\n`);
         };
         respond().catch((error) => {
           log.error({ code: "E_STORE" }, `Fleet view failed: ${oneLine(error)}`);

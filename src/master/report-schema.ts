@@ -18,8 +18,16 @@ export const REPORT_STATUSES = [
 ] as const;
 export type ReceivedStatus = (typeof REPORT_STATUSES)[number];
 
-/** The statuses of a host that tried a release; the failure rate counts the last three. */
-export const ATTEMPT_STATUSES = ["updated", "rolled_back", "rollback_failed", "failed"] as const;
+/** The statuses that end a host's try at a release (the store's `attempts`); a skip is not a try. */
+export const OUTCOME_STATUSES = [
+  "updated",
+  "rolled_back",
+  "rollback_failed",
+  "failed",
+  "skipped",
+] as const;
+/** Of those, the ones that count against the release's failure rate. */
+export const FAILURE_STATUSES = ["rolled_back", "rollback_failed", "failed"] as const;
 
 // The host sends one line (no fixed cap) and the last 8 KiB of stderr: room for both.
 const LINE = 16 * 1024;

@@ -7,7 +7,9 @@
  *
  * A file in the outbox that is not a report (torn, foreign, or planted) is
  * moved aside to outbox/rejected/ with one warning when a cycle sends: it is
- * never sent, never deleted, and never stops the cycle.
+ * never sent, never deleted, and never stops the cycle. So is a report the
+ * receiver refused for good (400 or 413 with its "report refused:" line):
+ * sending it again would only block the reports after it.
  */
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -16,6 +18,7 @@ import { oneLine } from "../errors.js";
 import { writeFileAtomic } from "../fs/atomic.js";
 import { deadline } from "../http/deadline.js";
 import { classifyNetworkError } from "../http/errors.js";
+import { bodyPrefix } from "../http/get.js";
 import type { HttpClient } from "../http/tls.js";
 import type { Logger } from "../log.js";
 import type { Report } from "./build.js";
@@ -140,13 +143,19 @@ async function deliver(report: Report, options: FlushOptions): Promise<Delivery>
       signal: timer.signal,
     });
     const status = response.statusCode;
-    const ok = (status >= 200 && status < 300) || status === 409;
-    const refused = status === 400 || status === 413;
-    // the receiver's one line says what it refused (docs/protocol.md section 4)
-    const line = refused ? (await response.body.text()).slice(0, 512).trim() : "";
-    if (!refused) await response.body.dump();
-    if (ok) return null;
-    return { problem: `HTTP ${status}${line ? `: ${oneLine(line)}` : ""}`, refused };
+    if ((status >= 200 && status < 300) || status === 409) {
+      await response.body.dump();
+      return null;
+    }
+    // Refused for good only in the receiver's own words (docs/protocol.md section 4): a 400
+    // from nginx (a client certificate it refused) or a proxy must be sent again later.
+    const line =
+      status === 400 || status === 413
+        ? oneLine((await bodyPrefix(response.body, 512)).split("\n")[0] ?? "")
+        : "";
+    await response.body.dump().catch(() => undefined);
+    const refused = line.startsWith("report refused:");
+    return { problem: `HTTP ${status}${refused ? `: ${line}` : ""}`, refused };
   } catch (error) {
     return { problem: oneLine(classifyNetworkError(error, "report", options.url)), refused: false };
   } finally {

@@ -1,7 +1,7 @@
 /** The master's commands through the real CLI: `fleet` on a terminal and in JSON, `--host`, and their one-line refusals. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { checkReport } from "../../src/master/report-schema.js";
@@ -32,6 +32,8 @@ test("fleet without a store says where it looked, in one line", async (t) => {
     run.stderr,
     new RegExp(`^decnet-updater: store ${join(dir, "state/reports.sqlite")}: .+\\n$`),
   );
+  // a look changes nothing: no store, not even its folder, is made
+  assert.deepEqual(await readdir(dir), ["receiver.toml"]);
 });
 
 test("fleet --host: the host's newest reports with their steps; --json for automation", async (t) => {

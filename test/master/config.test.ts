@@ -99,7 +99,7 @@ test("refusals, one line each", () => {
     ['[tls]\ncert = "/c"\n', `config ${FILE}: key tls.key: expected a file path, found nothing`],
     [
       `header_timeout_s = 0\n${TLS}`,
-      `config ${FILE}: key header_timeout_s: expected a number of seconds > 0, found number 0`,
+      `config ${FILE}: key header_timeout_s: expected a number of seconds > 0, found integer 0`,
     ],
     ["listen = ", `config ${FILE}: not TOML (`],
   ];

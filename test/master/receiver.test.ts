@@ -239,12 +239,44 @@ describe("receive, mTLS itself", () => {
   });
 
   test("the fleet's listener takes POST /reports only; the views are on their own loopback listener", async () => {
-    const get = await postReport(receiver.url.replace("/reports", ""), "", {
-      client: hostA,
-      ca: pki.ca,
-      headers: {},
+    // any other method or path on the fleet's listener, with a valid certificate
+    const { request } = await import("node:https");
+    const call = (method: string, path: string) =>
+      new Promise<{ status: number; allow: string | undefined; text: string }>(
+        (resolve, reject) => {
+          const req = request(
+            {
+              host: "127.0.0.1",
+              port: new URL(receiver.url).port,
+              path,
+              method,
+              agent: false,
+              ca: readFileSync(pki.ca),
+              cert: readFileSync(hostA.cert),
+              key: readFileSync(hostA.key),
+            },
+            (res) => {
+              let text = "";
+              res.on("data", (c) => {
+                text += c;
+              });
+              res.on("end", () =>
+                resolve({ status: res.statusCode ?? 0, allow: res.headers.allow, text }),
+              );
+            },
+          );
+          req.on("error", reject);
+          req.end();
+        },
+      );
+    assert.deepEqual(await call("GET", "/reports"), {
+      status: 405,
+      allow: "POST",
+      text: "method GET not allowed: POST a report\n",
     });
-    assert.equal(get.status, 400, "an empty POST is not a report");
+    for (const path of ["/metrics", "/fleet", "/fleet.json"])
+      assert.equal((await call("GET", path)).status, 404, `${path} is not on the fleet's listener`);
+    assert.equal((await call("POST", "/report")).status, 404);
     const res = await fetch(`${receiver.viewUrl}/metrics`);
     assert.equal(res.status, 200);
     assert.match(await res.text(), /^# HELP decnet_fleet_hosts /m);

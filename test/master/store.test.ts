@@ -44,6 +44,8 @@ function suite(kind: "sqlite" | "postgres", skip: string | false) {
     let db: Database;
     let pg: RunningPostgres | undefined;
     let n = 0;
+    /** Where the last fresh store is, to open it again. */
+    let location: { url?: string; sqlitePath: string } = { sqlitePath: "" };
     const fresh = async (t: { after: (fn: () => Promise<void>) => void }) => {
       const dir = await tempDir(t, "du-store-");
       if (kind === "postgres") {
@@ -54,12 +56,14 @@ function suite(kind: "sqlite" | "postgres", skip: string | false) {
         await admin.connect();
         await admin.query(`CREATE DATABASE ${name}`);
         await admin.end();
-        return openStore(
-          { url: (pg as RunningPostgres).url.replace(/\/reports$/, `/${name}`), sqlitePath: "" },
-          "receive",
-        );
+        location = {
+          url: (pg as RunningPostgres).url.replace(/\/reports$/, `/${name}`),
+          sqlitePath: "",
+        };
+        return openStore(location, "receive");
       }
-      return openStore({ sqlitePath: join(dir, "reports.sqlite") }, "receive");
+      location = { sqlitePath: join(dir, "reports.sqlite") };
+      return openStore(location, "receive");
     };
     before(async () => {
       if (kind === "postgres") pg = await startPostgres();
@@ -319,11 +323,10 @@ function suite(kind: "sqlite" | "postgres", skip: string | false) {
       );
       const where = db.where;
       await db.close();
-      if (kind === "sqlite")
-        await assert.rejects(openStore({ sqlitePath: where }, "receive"), {
-          code: "E_STORE",
-          message: `store ${where}: store ${where} has schema version 99, this receiver knows up to ${MIGRATIONS.length}: run the newer receiver, or restore a backup`,
-        });
+      await assert.rejects(openStore(location, "receive"), {
+        code: "E_STORE",
+        message: `store ${where}: store ${where} has schema version 99, this receiver knows up to ${MIGRATIONS.length}: run the newer receiver, or restore a backup`,
+      });
     });
 
     test("one report the database refuses fails alone; the others of its transaction are not stored with it", async (t) => {

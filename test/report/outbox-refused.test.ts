@@ -71,3 +71,34 @@ test("a report the receiver refuses is set aside; the next one is delivered", as
     await receiver.close();
   }
 });
+
+test("nginx's 400 for a client certificate it refused is not a refusal: the report is kept", async () => {
+  const pki = makePki(mkdtempSync(join(root, "nginx-")));
+  const { startMtlsServer } = await import("../helpers/mtls-server.js");
+  // what nginx answers with ssl_verify_client on and a certificate it does not take
+  const server = await startMtlsServer(pki, (_req, res) => {
+    res.writeHead(400, { "content-type": "text/html" });
+    res.end("<html><head><title>400 The SSL certificate error</title></head></html>\n");
+  });
+  const http = await createHttpClient(
+    { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, keyPrefix: "feed" },
+    { timeoutMs: 5000 },
+  );
+  try {
+    const outbox = join(root, "outbox-nginx");
+    const report = hostReport({ host_id: "worker-o" }) as unknown as Report;
+    await writeToOutbox(outbox, report);
+    const result = await flushOutbox({
+      client: http,
+      url: `${server.url}/reports`,
+      outboxDir: outbox,
+      log: createLogger("silent", process.stderr),
+      sleep: async () => {},
+    });
+    assert.deepEqual(result, { sent: 0, pending: 1 });
+    assert.deepEqual(await readdir(outbox), [`${report.id}.json`], "kept, nothing set aside");
+  } finally {
+    await http.close();
+    await server.close();
+  }
+});

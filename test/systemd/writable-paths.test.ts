@@ -84,4 +84,16 @@ async function checks(dir: string, readOnly: string): Promise<void> {
 
   // nothing to say when every path can be written
   assert.deepEqual(await unwritablePaths(await metrics(join(dir, "metrics/x.prom"))), []);
+  // install.path_symlink = "" turns the symlink off: no folder of it to check (not the cwd's)
+  const noLink = await writeAgentConfig(join(dir, "host"), pki, signer, "https://127.0.0.1:1/", {
+    units: { dir: join(dir, "units") },
+    install: { path_symlink: "" },
+  }).then((host) => loadConfig(host.configFile));
+  const cwd = process.cwd();
+  process.chdir(readOnly);
+  try {
+    assert.deepEqual(await unwritablePaths(noLink), []);
+  } finally {
+    process.chdir(cwd);
+  }
 }

@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { exitCodeForError } from "../exit-codes.js";
-import { collectOption, durationOption } from "../option-parsers.js";
+import { collectOption, durationOption, percentOption } from "../option-parsers.js";
 import { printError, printLine } from "../output.js";
 
 interface PublishFlags {
@@ -25,13 +25,6 @@ function component(value: string): "decnet" | "decnet-updater" {
   return value;
 }
 
-function percent(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 100)
-    throw new InvalidArgumentError("expected an integer from 0 to 100");
-  return n;
-}
-
 export function registerPublish(program: Command): void {
   program
     .command("publish")
@@ -43,7 +36,7 @@ export function registerPublish(program: Command): void {
     .requiredOption("--key <file>", "minisign secret key (unencrypted)")
     .option("--channel <name>", "the feed's channel (default: the feed's, or stable)")
     .option("--latest", "make this version the manifest's latest")
-    .option("--rollout <percent>", "share of unpinned hosts that take it", percent, 100)
+    .option("--rollout <percent>", "share of unpinned hosts that take it", percentOption, 100)
     .option("--expires-in <duration>", "manifest lifetime", durationOption, 14 * 86400)
     .option(
       "--min-updater <semver>",

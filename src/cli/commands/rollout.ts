@@ -1,8 +1,12 @@
 import { type Command, InvalidArgumentError } from "commander";
-import { codeOf, oneLine } from "../../errors.js";
-import { exitCodeForError } from "../exit-codes.js";
-import { collectOption, durationOption, durationOrZeroOption } from "../option-parsers.js";
-import { printError, printJson, printLine } from "../output.js";
+import { UpdaterError } from "../../errors.js";
+import {
+  collectOption,
+  durationOption,
+  durationOrZeroOption,
+  percentOption,
+} from "../option-parsers.js";
+import { failCommand, printJson, printLine } from "../output.js";
 import { loadMaster, RECEIVER_CONFIG_OPTION, receiverConfigPath } from "./master-only.js";
 
 interface RolloutFlags {
@@ -12,7 +16,7 @@ interface RolloutFlags {
   version?: string;
   to?: number | "next";
   halt?: string;
-  steps: number[];
+  steps?: number[];
   maxFailure: number;
   minHosts: number;
   minWait: number;
@@ -24,10 +28,11 @@ interface RolloutFlags {
 
 function target(value: string): number | "next" {
   if (value === "next") return "next";
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 100)
+  try {
+    return percentOption(value);
+  } catch {
     throw new InvalidArgumentError('expected an integer from 0 to 100, or "next"');
-  return n;
+  }
 }
 
 function share(value: string): number {
@@ -68,7 +73,11 @@ export function registerRollout(program: Command): void {
       target,
     )
     .option("--halt <semver>", "set that release's percent to 0 (never gated)")
-    .option("--steps <list>", "the steps of --to next", steps, [10, 25, 50, 100])
+    .option(
+      "--steps <list>",
+      "the rising percents --to next walks (default: rollout's DEFAULT_STEPS, 10,25,50,100)",
+      steps,
+    )
     .option("--max-failure <percent>", "highest failure rate that lets it go up", share, 0.02)
     .option("--min-hosts <n>", "attempts needed before it goes up", count, 20)
     .option(
@@ -91,16 +100,20 @@ export function registerRollout(program: Command): void {
       try {
         const version = flags.halt ?? flags.version;
         if (version === undefined || (flags.halt === undefined) === (flags.to === undefined))
-          throw new InvalidArgumentError("give --version V --to PERCENT, or --halt V");
-        const [{ loadReceiverConfig }, { openStore }, { rollout }, { readPublicKey }] =
-          await loadMaster(() =>
-            Promise.all([
-              import("../../master/config.js"),
-              import("../../master/store/open.js"),
-              import("../../master/rollout.js"),
-              import("../../signing/minisign.js"),
-            ]),
-          );
+          throw new UpdaterError("E_USAGE", "give --version V --to PERCENT, or --halt V");
+        const [
+          { loadReceiverConfig },
+          { openStore },
+          { rollout, DEFAULT_STEPS },
+          { readPublicKey },
+        ] = await loadMaster(() =>
+          Promise.all([
+            import("../../master/config.js"),
+            import("../../master/store/open.js"),
+            import("../../master/rollout.js"),
+            import("../../signing/minisign.js"),
+          ]),
+        );
         const config = await loadReceiverConfig(receiverConfigPath(flags.config));
         const store = await openStore(config.store, "read");
         db = store;
@@ -109,7 +122,7 @@ export function registerRollout(program: Command): void {
           keyFile: flags.key,
           version,
           to: flags.halt !== undefined ? "halt" : (flags.to as number | "next"),
-          steps: flags.steps,
+          steps: flags.steps ?? DEFAULT_STEPS,
           maxFailure: flags.maxFailure,
           minHosts: flags.minHosts,
           minWaitS: flags.minWait,
@@ -127,10 +140,7 @@ export function registerRollout(program: Command): void {
               : `rollout ${outcome.version}: stays at ${outcome.from_percent}% (${outcome.note})`,
           );
       } catch (error) {
-        if (flags.json)
-          printJson({ status: "refused", error: oneLine(error), code: codeOf(error) });
-        printError(error);
-        process.exitCode = error instanceof InvalidArgumentError ? 64 : exitCodeForError(error);
+        failCommand(error, flags.json, "refused");
       } finally {
         await db?.close();
       }

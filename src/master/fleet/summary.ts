@@ -4,6 +4,7 @@
  * the same figures.
  */
 import semver from "semver";
+import { FAILURE_STATUSES, OUTCOME_STATUSES } from "../report-schema.js";
 import type { Database } from "../store/database.js";
 
 export interface ReleaseFigures {
@@ -47,7 +48,6 @@ export interface FleetSummary {
   reports: Record<string, number>;
 }
 
-const FAILURES = ["rolled_back", "rollback_failed", "failed"] as const;
 const LIST_LIMIT = 50;
 
 function emptyFigures(
@@ -71,7 +71,7 @@ function emptyFigures(
 }
 
 function settle(figures: ReleaseFigures): ReleaseFigures {
-  const failures = FAILURES.reduce((sum, status) => sum + figures[status], 0);
+  const failures = FAILURE_STATUSES.reduce((sum, status) => sum + figures[status], 0);
   figures.attempts = figures.updated + failures;
   figures.failure_rate = figures.attempts === 0 ? null : failures / figures.attempts;
   return figures;
@@ -92,6 +92,12 @@ function byVersion(a: ReleaseFigures, b: ReleaseFigures): number {
   if (va && vb) return semver.rcompare(va, vb);
   if (va || vb) return va ? -1 : 1;
   return a.sha.localeCompare(b.sha);
+}
+
+/** One GROUP BY row of attempts into a release's figures: the fleet's and the gate's one count. */
+function addOutcome(figures: ReleaseFigures, status: string, n: number | string): void {
+  const key = OUTCOME_STATUSES.find((k) => k === status);
+  if (key) figures[key] += Number(n);
 }
 
 export async function releaseFigures(db: Database): Promise<ReleaseFigures[]> {
@@ -119,9 +125,7 @@ export async function releaseFigures(db: Database): Promise<ReleaseFigures[]> {
       row.to_sha,
       row.to_version,
     );
-    const status = row.status as keyof ReleaseFigures;
-    if (status in figures && typeof figures[status] === "number")
-      (figures[status] as number) += Number(row.n);
+    addOutcome(figures, row.status, row.n);
   }
   type OnRow = { release_sha: string | null; release_version: string | null; n: number | string };
   for (const row of await db.read.all<OnRow>(HOSTS_BY_RELEASE))
@@ -141,10 +145,7 @@ export async function figuresOf(
     "SELECT status, count(*) AS n FROM attempts WHERE component = 'decnet' AND to_sha = ? GROUP BY status",
     [sha],
   );
-  for (const row of rows) {
-    const status = row.status as keyof ReleaseFigures;
-    if (typeof figures[status] === "number") (figures[status] as number) += Number(row.n);
-  }
+  for (const row of rows) addOutcome(figures, row.status, row.n);
   return settle(figures);
 }
 

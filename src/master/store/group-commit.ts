@@ -41,6 +41,7 @@ export class StoreBehind extends Error {
 export class GroupCommit {
   private waiting: Waiting[] = [];
   private running = false;
+  private scheduled = false;
 
   constructor(private readonly db: Database) {}
 
@@ -48,7 +49,14 @@ export class GroupCommit {
     if (this.waiting.length >= MAX_WAITING) return Promise.reject(new StoreBehind());
     return new Promise((resolve, reject) => {
       this.waiting.push({ incoming, resolve, reject });
-      if (!this.running) setImmediate(() => void this.drain());
+      // one drain per turn of the event loop, however many reports arrived in it
+      if (!this.running && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          void this.drain();
+        });
+      }
     });
   }
 

@@ -4,7 +4,7 @@
  * and keeping each host's row and each host's latest attempt at each
  * release up to date in the same transaction, so `fleet` reads small tables.
  */
-import type { ReceivedReport } from "../report-schema.js";
+import { OUTCOME_STATUSES, type ReceivedReport } from "../report-schema.js";
 import type { Database, Exec } from "./database.js";
 
 export interface Incoming {
@@ -66,7 +66,7 @@ const UPSERT_ATTEMPT = `INSERT INTO attempts (component, to_sha, to_version, hos
   WHERE excluded.finished_at >= attempts.finished_at
     AND (excluded.status <> 'skipped' OR attempts.status = 'skipped')`;
 
-const OUTCOMES = new Set(["updated", "rolled_back", "rollback_failed", "failed", "skipped"]);
+const OUTCOMES = new Set<string>(OUTCOME_STATUSES);
 
 export function componentOf(report: ReceivedReport): "decnet" | "updater" {
   return report.component === "updater" ? "updater" : "decnet";
