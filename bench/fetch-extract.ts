@@ -8,13 +8,19 @@
  * reports (the manifest fetch, pip, restart and probe are left out; the
  * baseline does none of them). The same run gives the update's peak RSS,
  * sampled from /proc (the agent's own process; pip is a child with its own).
+ *
+ * The floor under that peak, in the same run: node + undici streaming the
+ * same tarball over the same mTLS to /dev/null (drivers/stream-devnull.mjs).
+ * With `plainNode`, one more update is run as `node dist/src/cli/main.js`,
+ * without the shebang's --max-semi-space-size=2: what a harness that starts
+ * the program that way sees.
  */
 import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { killAgent } from "../test/helpers/e2e.js";
 import { MiB, median, runMeasured } from "./lib/measure.js";
 import { benchRelease } from "./lib/release-data.js";
-import { makeWorld, publish, runCli, writeBenchHost } from "./lib/world.js";
+import { CLI, makeWorld, publish, runCli, writeBenchHost } from "./lib/world.js";
 
 export interface FetchExtractResult {
   release: { mib: number; files: number; tarball_mib: number };
@@ -24,11 +30,21 @@ export interface FetchExtractResult {
   ratio: number;
   update_wall_ms: number;
   peak_rss_mib: number;
+  /** node + undici streaming the tarball to /dev/null. */
+  floor_rss_mib: number;
+  /** The update started as `node main.js` (no shebang flags), when asked for. */
+  plain_node_peak_rss_mib: number | null;
 }
+
+const STREAM = resolve(import.meta.dirname, "drivers/stream-devnull.mjs");
 
 const AGENT = { version: "2.0.0", sha: "2000000bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" };
 
-export async function benchFetchExtract(mib: number, runs: number): Promise<FetchExtractResult> {
+export async function benchFetchExtract(
+  mib: number,
+  runs: number,
+  plainNode = false,
+): Promise<FetchExtractResult> {
   const release = await benchRelease(`mixed-${mib}m`, mib * MiB, AGENT);
   const world = await makeWorld("du-bench-fx-");
   try {
@@ -39,8 +55,19 @@ export async function benchFetchExtract(mib: number, runs: number): Promise<Fetc
     const ours: number[] = [];
     const steps: Array<FetchExtractResult["ours_steps_ms"]> = [];
     let peakRss = 0;
+    let floorRss = 0;
     let updateWall = 0;
     for (let run = 0; run < runs; run++) {
+      const floor = await runMeasured([
+        "node",
+        STREAM,
+        url,
+        pki.ca,
+        pki.client.cert,
+        pki.client.key,
+      ]);
+      if (floor.code !== 0) throw new Error(`stream-devnull: ${floor.stderr}`);
+      floorRss = Math.max(floorRss, floor.peakRss);
       // baseline first, then ours, alternating, so drift on a shared machine hits both
       const out = join(world.root, `gnu-${run}`);
       await mkdir(join(out, "tree"), { recursive: true });
@@ -70,6 +97,25 @@ export async function benchFetchExtract(mib: number, runs: number): Promise<Fetc
       updateWall = result.wallMs;
       await rm(host.dir, { recursive: true, force: true });
     }
+    let plainPeak: number | null = null;
+    if (plainNode) {
+      const host = await writeBenchHost(world, "host-plain-node", {
+        limits: { max_download_bytes: 4 * 1024 * MiB, max_unpacked_bytes: 4 * 1024 * MiB },
+      });
+      const result = await runMeasured([
+        "node",
+        CLI,
+        "update",
+        "--json",
+        "--config",
+        host.configFile,
+      ]);
+      await killAgent(host.installDir);
+      if (!result.stdout.includes('"updated"'))
+        throw new Error(`plain node update: ${result.stderr}`);
+      plainPeak = result.peakRss / MiB;
+      await rm(host.dir, { recursive: true, force: true });
+    }
     const best = ours.indexOf(median(ours));
     return {
       release: {
@@ -83,6 +129,8 @@ export async function benchFetchExtract(mib: number, runs: number): Promise<Fetc
       ratio: median(ours) / median(baseline),
       update_wall_ms: Math.round(updateWall),
       peak_rss_mib: peakRss / MiB,
+      floor_rss_mib: floorRss / MiB,
+      plain_node_peak_rss_mib: plainPeak,
     };
   } finally {
     await world.close();
@@ -91,5 +139,8 @@ export async function benchFetchExtract(mib: number, runs: number): Promise<Fetc
 
 if (process.argv[1]?.endsWith("fetch-extract.ts")) {
   const mib = Number(process.argv[2] ?? 256);
-  console.log(JSON.stringify(await benchFetchExtract(mib, Number(process.argv[3] ?? 1)), null, 2));
+  const runs = Number(process.argv[3] ?? 1);
+  console.log(
+    JSON.stringify(await benchFetchExtract(mib, runs, process.argv[4] === "plain"), null, 2),
+  );
 }

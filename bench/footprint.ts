@@ -1,12 +1,10 @@
 /**
- * The daemon at rest and `status`:
+ * The daemon at rest (`status` and `--version` are in start-cost.ts):
  *
  * - RSS of `decnet-updater run` idle between checks (after its start-up
  *   cycle), against bare `node` idling and against node with undici idling
  *   after one mTLS GET (the platform's floor), and the CPU it uses while
- *   idle;
- * - wall time of `decnet-updater status`, against `node -e 0` (Node's own
- *   start-up), runs interleaved.
+ *   idle.
  */
 import { spawn } from "node:child_process";
 import { symlink, writeFile } from "node:fs/promises";
@@ -14,7 +12,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { installActive } from "../test/helpers/feed.js";
 import { tarGz } from "../test/helpers/tarball.js";
-import { MiB, median, procCpuMs, procStatus, runMeasured, sleep } from "./lib/measure.js";
+import { MiB, median, procCpuMs, procStatus, sleep } from "./lib/measure.js";
 import { CLI, makeWorld, publish, writeBenchHost } from "./lib/world.js";
 
 const TRANSPORT = resolve(import.meta.dirname, "drivers/transport-idle.mjs");
@@ -26,9 +24,6 @@ export interface FootprintResult {
   transport_idle_rss_mib: number;
   idle_cpu_ms_per_min: number;
   idle_window_s: number;
-  status_ms: number;
-  node_start_ms: number;
-  status_runs: number;
 }
 
 const SHA = "1000000aaaa1000000aaaa1000000aaaa1000000";
@@ -46,10 +41,7 @@ async function idleFigures(pid: number, seconds: number): Promise<{ rss: number;
   return { rss: median(rss), cpuMs: (procCpuMs(pid) ?? 0) - cpuBefore };
 }
 
-export async function benchFootprint(
-  idleSeconds: number,
-  statusRuns: number,
-): Promise<FootprintResult> {
+export async function benchFootprint(idleSeconds: number): Promise<FootprintResult> {
   const world = await makeWorld("du-bench-foot-");
   try {
     const tarball = join(world.root, "tiny.tar.gz");
@@ -90,27 +82,16 @@ export async function benchFootprint(
     );
     for await (const line of createInterface({ input: transport.stdout }))
       if (line === "ready") break;
-    await sleep(2000);
+    await sleep(12_000); // as long as the daemon was given, for V8's memory reducer
     const transportIdle = await idleFigures(transport.pid as number, 2);
     transport.kill("SIGKILL");
 
-    const status: number[] = [];
-    const nodeStart: number[] = [];
-    for (let i = 0; i < statusRuns; i++) {
-      nodeStart.push((await runMeasured(["node", "-e", "0"])).wallMs);
-      const run = await runMeasured([CLI, "status", "--config", host.configFile]);
-      if (run.code !== 0) throw new Error(`status: ${run.stderr}`);
-      status.push(run.wallMs);
-    }
     return {
       idle_rss_mib: idle.rss / MiB,
       node_idle_rss_mib: bareIdle.rss / MiB,
       transport_idle_rss_mib: transportIdle.rss / MiB,
       idle_cpu_ms_per_min: (idle.cpuMs / idleSeconds) * 60,
       idle_window_s: idleSeconds,
-      status_ms: median(status),
-      node_start_ms: median(nodeStart),
-      status_runs: statusRuns,
     };
   } finally {
     await world.close();
@@ -118,5 +99,5 @@ export async function benchFootprint(
 }
 
 if (process.argv[1]?.endsWith("footprint.ts")) {
-  console.log(JSON.stringify(await benchFootprint(Number(process.argv[2] ?? 10), 10), null, 2));
+  console.log(JSON.stringify(await benchFootprint(Number(process.argv[2] ?? 10)), null, 2));
 }

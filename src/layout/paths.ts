@@ -52,6 +52,8 @@ export interface StatePaths {
   daemonLock: string;
   /** What a running daemon tells `status`: its pid and its next check. */
   daemonInfo: string;
+  /** A venv of ensurepip's pip alone, copied into each new venv (pipeline/steps/venv-seed.ts). */
+  venvSeed: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -65,5 +67,6 @@ export function statePaths(stateDir: string): StatePaths {
     lock: join(stateDir, "lock"),
     daemonLock: join(stateDir, "daemon.lock"),
     daemonInfo: join(stateDir, "daemon.json"),
+    venvSeed: join(stateDir, "venv-seed"),
   };
 }

@@ -55,6 +55,7 @@ function installInput(ctx: UpdateContext, deps: PipelineDeps): InstallInput {
     smoke: ctx.config.install.smoke,
     timeoutS: ctx.config.install.timeout_s,
     timeoutMs: ctx.config.install.timeout_ms,
+    seed: ctx.state.venvSeed,
     placeholders: {
       venv: join(ctx.install.root, ctx.venvRelative),
       release: ctx.install.staging,
@@ -63,9 +64,9 @@ function installInput(ctx: UpdateContext, deps: PipelineDeps): InstallInput {
   };
 }
 
-async function withStderr(ctx: UpdateContext, work: () => Promise<unknown>): Promise<void> {
+async function withStderr<T>(ctx: UpdateContext, work: () => Promise<T>): Promise<T> {
   try {
-    await work();
+    return await work();
   } catch (error) {
     if (error instanceof CommandFailed) ctx.stderrTail = error.stderrTail;
     throw error;
@@ -109,7 +110,23 @@ export const STEP_RUNNERS: Record<StepName, StepRunner> = {
   },
 
   async install(ctx, deps) {
-    await withStderr(ctx, () => installRelease(installInput(ctx, deps)));
+    const input = installInput(ctx, deps);
+    const done = await withStderr(ctx, () => installRelease(input));
+    if (done.seedRefused !== null)
+      deps.log.warn(
+        { step: "install", path: input.seed },
+        `The venv seed was refused (${done.seedRefused}); the venv got its pip from ensurepip, and the next install builds a new seed.`,
+      );
+    deps.log.info(
+      {
+        step: "install",
+        pip: done.pip,
+        venv_ms: done.venvMs,
+        seed_built_ms: done.seedBuiltMs,
+        command_ms: done.commandMs,
+      },
+      `Created the venv in ${done.venvMs} ms (pip from ${done.pip === "seed" ? "the seed" : "ensurepip"}${done.seedBuiltMs > 0 ? `, the seed built first in ${done.seedBuiltMs} ms` : ""}); install.command took ${done.commandMs} ms.`,
+    );
   },
 
   async smoke(ctx, deps) {

@@ -16,6 +16,7 @@ import { dirname } from "node:path";
 import { UpdaterError } from "../../errors.js";
 import { type CommandOutcome, describeOutcome, runCommand } from "../../process/run-command.js";
 import { expandArgv, type Placeholders } from "../placeholders.js";
+import { copySeed, seedFits } from "./venv-seed.js";
 
 export interface InstallInput {
   python: string;
@@ -27,6 +28,19 @@ export interface InstallInput {
   placeholders: Placeholders;
   /** Aborted on a stop request: the running command is terminated (the cycle is abandoned). */
   stop?: AbortSignal;
+  /** state_dir/venv-seed: the installed pip each new venv gets a copy of (venv-seed.ts). */
+  seed: string;
+}
+
+/** How the venv got its pip, and how long each command took. */
+export interface Installed {
+  pip: "seed" | "ensurepip";
+  /** Why the seed was not used, when it was there to use. */
+  seedRefused: string | null;
+  /** Building the seed first (a first install, a new interpreter): its ms, else 0. */
+  seedBuiltMs: number;
+  venvMs: number;
+  commandMs: number;
 }
 
 /** Carries the failing command's stderr tail for the report. */
@@ -65,6 +79,8 @@ async function run(
   code: "E_INSTALL" | "E_SMOKE",
   what: string,
   cwd = input.placeholders.release,
+  /** Where a full disk is looked for when the command fails. */
+  disk = dirname(input.placeholders.venv),
 ): Promise<CommandOutcome> {
   const outcome = await runCommand(argv, {
     cwd,
@@ -75,13 +91,13 @@ async function run(
     // A full disk is the host's fault, not the release's: E_DISK never marks a
     // release failed. pip usually says so; `python -m venv` hides ensurepip's
     // output, so the file system is asked as well (before the venv is removed).
-    const free = await freeBytes(dirname(input.placeholders.venv));
+    const free = await freeBytes(disk);
     const full = DISK_FULL.test(outcome.stderrTail) || (free !== null && free < FULL_BELOW);
     throw new CommandFailed(
       full ? "E_DISK" : code,
       `${what} (${argv[0]}): ${describeOutcome(outcome, input.timeoutS)}${
         full
-          ? `; the disk is full (${free === null ? "?" : Math.floor(free / 1024)} KiB free under ${dirname(input.placeholders.venv)})`
+          ? `; the disk is full (${free === null ? "?" : Math.floor(free / 1024)} KiB free under ${disk})`
           : ""
       }`,
       outcome.stderrTail,
@@ -90,22 +106,89 @@ async function run(
   return outcome;
 }
 
-/** Creates the venv and runs install.command. Removes the venv again if anything fails. */
-export async function installRelease(input: InstallInput): Promise<void> {
-  const { venv } = input.placeholders;
+/** An empty folder for a venv, 0700 while it is built. */
+async function emptyVenvDir(venv: string): Promise<void> {
   await rm(venv, { recursive: true, force: true });
+  await mkdir(venv, { mode: BUILDING_MODE });
+  await chmod(venv, BUILDING_MODE);
+}
+
+const venvArgv = (input: InstallInput, venv: string, withPip: boolean) => [
+  input.python,
+  "-I",
+  "-m",
+  "venv",
+  ...(withPip ? [] : ["--without-pip"]),
+  venv,
+];
+
+/**
+ * Builds the seed, a venv of ensurepip's pip alone, where it stays (its
+ * scripts name their own interpreter, so it is never moved). A build cut
+ * short leaves no pip RECORD, and seedFits then asks for another.
+ */
+async function buildSeed(input: InstallInput, seed: string): Promise<void> {
+  await mkdir(dirname(seed), { recursive: true, mode: BUILDING_MODE }); // state_dir, there already on a host
+  await emptyVenvDir(seed);
   try {
-    await mkdir(dirname(venv), { recursive: true, mode: LIVE_MODE });
-    await mkdir(venv, { mode: BUILDING_MODE });
-    await chmod(venv, BUILDING_MODE);
     await run(
-      [input.python, "-I", "-m", "venv", venv],
+      venvArgv(input, seed, true),
       input,
       "E_INSTALL",
       "creating the venv",
-      dirname(venv),
+      dirname(seed),
+      dirname(seed),
     );
-    await run(expandArgv(input.command, input.placeholders), input, "E_INSTALL", "install.command");
+  } catch (error) {
+    await rm(seed, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * `python -m venv --without-pip`, then pip copied from the seed (built first
+ * when there is none, or when another interpreter made it). When the seed is
+ * not as its RECORD says, it is removed (the next install builds it again)
+ * and this venv is made by ensurepip, as `python -m venv` alone would.
+ */
+async function createVenv(input: InstallInput): Promise<Omit<Installed, "commandMs">> {
+  const { venv } = input.placeholders;
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  await run(venvArgv(input, venv, false), input, "E_INSTALL", "creating the venv", dirname(venv));
+  let seedBuiltMs = 0;
+  try {
+    if (!(await seedFits(input.seed, venv))) {
+      const building = performance.now();
+      await buildSeed(input, input.seed);
+      seedBuiltMs = Math.round(performance.now() - building);
+    }
+    await copySeed(input.seed, venv);
+    return { pip: "seed", seedRefused: null, seedBuiltMs, venvMs: elapsed() };
+  } catch (error) {
+    if (error instanceof CommandFailed) throw error; // building the seed failed as any venv would
+    await rm(input.seed, { recursive: true, force: true });
+    await emptyVenvDir(venv);
+    await run(venvArgv(input, venv, true), input, "E_INSTALL", "creating the venv", dirname(venv));
+    const reason = error instanceof Error ? error.message : String(error);
+    return { pip: "ensurepip", seedRefused: reason, seedBuiltMs, venvMs: elapsed() };
+  }
+}
+
+/** Creates the venv and runs install.command. Removes the venv again if anything fails. */
+export async function installRelease(input: InstallInput): Promise<Installed> {
+  const { venv } = input.placeholders;
+  try {
+    await mkdir(dirname(venv), { recursive: true, mode: LIVE_MODE });
+    await emptyVenvDir(venv);
+    const created = await createVenv(input);
+    const outcome = await run(
+      expandArgv(input.command, input.placeholders),
+      input,
+      "E_INSTALL",
+      "install.command",
+    );
+    return { ...created, commandMs: Math.round(outcome.ms) };
   } catch (error) {
     await rm(venv, { recursive: true, force: true });
     // venv creates venvs/ on a first install; leave the install dir as it was

@@ -1,0 +1,145 @@
+/**
+ * The venv seed (pipeline/steps/venv-seed.ts) with the real python3: a new
+ * venv gets ensurepip's pip by copy, works on its own once the seed and the
+ * venv before it are gone, and a seed that is not as its RECORD says, or
+ * that another interpreter made, is never copied.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import {
+  appendFile,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type InstallInput, installRelease } from "../../src/pipeline/steps/install.js";
+import { copySeed } from "../../src/pipeline/steps/venv-seed.js";
+import { PYTHON_SKIP } from "../helpers/python.js";
+
+let root: string;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), "du-seed-"));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function input(name: string, seed: string, release = root): InstallInput {
+  return {
+    python: "python3",
+    command: ["{venv}/bin/python", "-I", "-c", "import pip"],
+    smoke: [],
+    timeoutS: 300,
+    timeoutMs: 300_000,
+    seed,
+    placeholders: { venv: join(root, "venvs", name), release, install_dir: root },
+  };
+}
+
+const py = (venv: string, ...args: string[]) =>
+  execFileSync(join(venv, "bin/python"), ["-I", ...args], { encoding: "utf8" });
+
+async function sitePackages(venv: string): Promise<string> {
+  const [name] = await readdir(join(venv, "lib"));
+  return join(venv, "lib", name as string, "site-packages");
+}
+
+describe("the venv seed", { skip: PYTHON_SKIP }, () => {
+  const seed = () => join(root, "state", "venv-seed");
+
+  test("the first venv builds the seed, the next ones copy it, and each works alone", async () => {
+    const first = await installRelease(input("a", seed()));
+    assert.equal(first.pip, "seed");
+    assert.ok(first.seedBuiltMs > 0, "a first install builds the seed");
+    assert.equal(first.seedRefused, null);
+
+    const second = await installRelease(input("b", seed()));
+    assert.deepEqual([second.pip, second.seedBuiltMs, second.seedRefused], ["seed", 0, null]);
+
+    // what ensurepip would have installed: its pip
+    const bundled = execFileSync(
+      "python3",
+      ["-I", "-c", "import ensurepip; print(ensurepip.version())"],
+      {
+        encoding: "utf8",
+      },
+    ).trim();
+    const dists = (await readdir(await sitePackages(join(root, "venvs/b")))).filter((n) =>
+      n.endsWith(".dist-info"),
+    );
+    assert.ok(dists.includes(`pip-${bundled}.dist-info`), `pip-${bundled} in ${dists.join(", ")}`);
+
+    // the seed and the venv before it deleted: b's pip is its own
+    await rm(seed(), { recursive: true });
+    await rm(join(root, "venvs/a"), { recursive: true });
+    const b = join(root, "venvs/b");
+    assert.match(
+      py(b, "-m", "pip", "--version"),
+      new RegExp(`from ${b}/lib/python3[.0-9]+/site-packages/pip `),
+    );
+    const script = execFileSync(join(b, "bin/pip"), ["--version"], { encoding: "utf8" });
+    assert.match(script, new RegExp(`from ${b}/`));
+    assert.equal((await readFile(join(b, "bin/pip"), "utf8")).split("\n")[0], `#!${b}/bin/python3`);
+    // compiled modules were kept valid, and they name b's files, not the seed's
+    const where = py(
+      b,
+      "-c",
+      "import pip._internal.cli.main as m; print(m.main.__code__.co_filename)",
+    );
+    assert.equal(where.trim(), join(await sitePackages(b), "pip/_internal/cli/main.py"));
+    assert.equal((await stat(b)).mode & 0o777, 0o700, "still 0700 until rotation");
+  });
+
+  test("a seed file that is not as its RECORD says: ensurepip, and the seed is built again", async () => {
+    await installRelease(input("c", seed()));
+    const tampered = join(await sitePackages(seed()), "pip/__init__.py");
+    await appendFile(tampered, "\nimport os; os.system('touch /tmp/pwned')\n");
+    const done = await installRelease(input("d", seed()));
+    assert.equal(done.pip, "ensurepip");
+    assert.match(
+      done.seedRefused ?? "",
+      new RegExp(
+        `^${tampered}: RECORD says sha256=[A-Za-z0-9_-]{43}, found sha256=[A-Za-z0-9_-]{43}$`,
+      ),
+    );
+    const site = await sitePackages(join(root, "venvs/d"));
+    assert.doesNotMatch(await readFile(join(site, "pip/__init__.py"), "utf8"), /pwned/);
+    await assert.rejects(stat(seed()), { code: "ENOENT" }, "the refused seed is gone");
+    const next = await installRelease(input("e", seed()));
+    assert.equal(next.pip, "seed");
+    assert.ok(next.seedBuiltMs > 0);
+  });
+
+  test("a seed another interpreter made is built again, not copied", async () => {
+    await installRelease(input("h", seed()));
+    const cfg = join(seed(), "pyvenv.cfg");
+    const text = await readFile(cfg, "utf8");
+    await writeFile(cfg, text.replace(/^version(_info)? = .*$/m, "version = 3.99.0"));
+    const done = await installRelease(input("i", seed()));
+    assert.equal(done.pip, "seed");
+    assert.ok(done.seedBuiltMs > 0, "rebuilt for this interpreter");
+    assert.doesNotMatch(await readFile(cfg, "utf8"), /3\.99\.0/);
+  });
+
+  test("a link in the seed is refused, not followed", async () => {
+    const file = join(await sitePackages(seed()), "pip/__main__.py");
+    await writeFile(join(root, "elsewhere.py"), await readFile(file));
+    await unlink(file);
+    await symlink(join(root, "elsewhere.py"), file);
+    const venv = join(root, "venvs/g");
+    execFileSync("python3", ["-I", "-m", "venv", "--without-pip", venv]);
+    await assert.rejects(copySeed(seed(), venv), (error: Error) => {
+      assert.equal(error.message, `ELOOP: too many symbolic links encountered, open '${file}'`);
+      return true;
+    });
+  });
+});
