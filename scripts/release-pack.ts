@@ -15,7 +15,6 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import {
-  chmod,
   cp,
   lstat,
   mkdir,
@@ -28,6 +27,7 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
+import { bundleProgram } from "./bundle.js";
 
 const REPO = resolve(import.meta.dirname, "..");
 
@@ -117,7 +117,6 @@ export async function packRelease(
       ],
       REPO,
     );
-    await chmod(join(stage, "dist/src/cli/main.js"), 0o755);
     // The master's part (issue 18) is not a host's: its commands say so in one line.
     await rm(join(stage, "dist/src/master"), { recursive: true, force: true });
     for (const path of [
@@ -144,6 +143,8 @@ export async function packRelease(
       ],
       stage,
     );
+    // the program as hosts run it, bundled from the stage's own packages (scripts/bundle.ts)
+    await bundleProgram(join(stage, "dist"));
     // links to the packages' command-line tools; the updater's extraction refuses links
     await rm(join(stage, "node_modules/.bin"), { recursive: true, force: true });
     const native = await nativeModules(stage);

@@ -4,8 +4,13 @@
  * Private keys, certificates and manifest bodies never reach a log line:
  * the paths below are censored even if a caller passes them by mistake.
  */
+import { createRequire } from "node:module";
 import { type DestinationStream, type Logger, pino } from "pino";
-import pretty from "pino-pretty";
+import type { PrettyOptions, PrettyStream } from "pino-pretty";
+
+/** pino-pretty (29 modules) only for a person at a terminal: the journal's JSON lines do without it. */
+const pretty = (options: PrettyOptions): PrettyStream =>
+  (createRequire(import.meta.url)("pino-pretty") as typeof import("pino-pretty").build)(options);
 
 export type { Logger };
 

@@ -27,13 +27,11 @@ import {
   type InflightRecord,
   loadInflight,
 } from "../pipeline/inflight.js";
-import { runCycle, statusOfTerminal } from "../pipeline/run-cycle.js";
 import { ensureCurrent, finishSwap, undoRotation } from "../pipeline/steps/slots.js";
 import { recoveryEntry } from "../pipeline/transitions.js";
 import { type Report, reportOf } from "../report/build.js";
 import { recordOutcome } from "../state/failures.js";
 import { loadState } from "../state/store.js";
-import { resumeRollback } from "./manual-rollback.js";
 
 export interface Recovery {
   /** What was repaired, for the log and for tests; empty when the install dir was clean. */
@@ -145,6 +143,8 @@ async function settleRollback(
   record: InflightRecord,
   actions: string[],
 ): Promise<Report> {
+  // loaded only with something in flight: a clean start never needs the pipeline's modules
+  const { resumeRollback } = await import("./manual-rollback.js");
   const pipelineDeps = await createPipelineDeps(config, deps);
   try {
     const outcome = await resumeRollback(config, pipelineDeps, record);
@@ -182,6 +182,7 @@ async function settle(
   // The update's own slot (its id), not only its sha: a --force reinstall has the same sha.
   const entry = recoveryEntry(record.phase, active?.update_id === record.report_id);
   const ctx = contextOf(config, record);
+  const { runCycle, statusOfTerminal } = await import("../pipeline/run-cycle.js");
   const pipelineDeps = await createPipelineDeps(config, deps);
   try {
     const outcome = await runCycle(ctx, pipelineDeps, { from: entry });

@@ -17,7 +17,6 @@ import { type ReleaseRef, type Report, type ReportStatus, reportOf } from "../re
 import { countBackoff } from "../state/failures.js";
 import { loadState } from "../state/store.js";
 import { type AppResult, recordApp as record } from "./app-result.js";
-import { installTarget } from "./install.js";
 
 /**
  * DECNET's own cycle, after recovery and the pending reports (the whole cycle
@@ -128,6 +127,8 @@ export async function appCycle(
     };
   }
 
+  // loaded only now: a check that installs nothing never needs the pipeline's modules
+  const { installTarget } = await import("./install.js");
   return installTarget({
     config,
     deps,

@@ -10,5 +10,16 @@
  */
 import { holdSignals } from "./held-signals.js";
 
-holdSignals(process.argv[2]);
-await import("./program.js");
+// `decnet-updater status | head -1`: the reader left; what is left to print goes nowhere, quietly
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+});
+
+if (process.argv.length === 3 && process.argv[2] === "--version") {
+  // commander would answer the same; loading it and every command's module costs more than Node's start-up
+  const { UPDATER_VERSION } = await import("../version.js");
+  process.stdout.write(`${UPDATER_VERSION}\n`);
+} else {
+  holdSignals(process.argv[2]);
+  await import("./program.js");
+}

@@ -50,7 +50,7 @@ export function validateConfig(flat: FlatConfig, files: string[], options: LoadO
       values.set(key, typeof fallback === "function" ? fallback() : fallback);
       continue;
     }
-    if (!spec.schema.safeParse(set.value).success) {
+    if (!spec.check(set.value)) {
       throw configError(set.file, key, spec.expected, describe(set.value));
     }
     values.set(key, resolvePaths(spec, set.value, set.file));

@@ -23,7 +23,7 @@ import { writeMetrics } from "../metrics/textfile.js";
 import { clearInflight } from "../pipeline/inflight.js";
 import { type Report, reportOf } from "../report/build.js";
 import { pendingReports } from "../report/outbox.js";
-import { runSelfCycle, type SelfResult } from "../self-update/cycle.js";
+import { type SelfResult, selfUpdateDisabled } from "../self-update/result.js";
 import { updaterMetrics } from "../self-update/status.js";
 import { commitTrial, settleFailedTrial } from "../self-update/trial.js";
 import { loadState, StateMovedAside } from "../state/store.js";
@@ -113,7 +113,11 @@ async function selfCycle(config: Config, deps: AgentDeps): Promise<SelfResult | 
       );
     return null;
   }
+  const disabled = selfUpdateDisabled(config);
+  if (disabled) return disabled;
   try {
+    // loaded only when self-update is on: its pipeline is a third of an update's modules
+    const { runSelfCycle } = await import("../self-update/cycle.js");
     return await runSelfCycle(config, deps);
   } catch (error) {
     deps.log.error(

@@ -3,9 +3,10 @@
  * (SPEC section 4). Called only on bytes whose signature has verified: an
  * unsigned document is never parsed.
  */
-import semver from "semver";
+
 import type { Component } from "../config/types.js";
 import { UpdaterError } from "../errors.js";
+import { semver } from "./semver.js";
 
 export interface Release {
   version: string;

@@ -23,7 +23,6 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, realpath, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import semver from "semver";
 import { oneLine, UpdaterError } from "../errors.js";
 import { fsyncDir, writeFileAtomic } from "../fs/atomic.js";
 import { createExclusive, tempNameBeside } from "../fs/exclusive.js";
@@ -39,6 +38,7 @@ import {
   parseManifest,
   type Release,
 } from "./manifest.js";
+import { semver } from "./semver.js";
 
 export interface PublishOptions {
   feedDir: string;

@@ -7,9 +7,9 @@
  * `min_updater` above the running updater (SPEC section 12), and hold.
  */
 import { createHash } from "node:crypto";
-import semver from "semver";
 import { UpdaterError } from "../errors.js";
 import type { Manifest, Release } from "./manifest.js";
+import { semver } from "./semver.js";
 
 export interface SelectInput {
   manifest: Manifest;

@@ -8,12 +8,12 @@
  * to another host would otherwise receive our client certificate.
  */
 import type { Dispatcher } from "undici";
-import { request } from "undici";
 import { UpdaterError } from "../errors.js";
 import { deadline } from "./deadline.js";
 import { closesRightAfterHandshake } from "./diagnose.js";
 import { classifyNetworkError, isEmptyHangUp } from "./errors.js";
 import type { HttpClient } from "./tls.js";
+import { request } from "./undici.js";
 
 export interface GetOptions {
   client: HttpClient;

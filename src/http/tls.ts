@@ -15,8 +15,9 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
-import { Agent, buildConnector } from "undici";
+import type { buildConnector as Connector } from "undici";
 import { oneLine, UpdaterError } from "../errors.js";
+import { Agent, buildConnector } from "./undici.js";
 
 export interface TlsFiles {
   ca?: string | undefined;
@@ -109,7 +110,7 @@ function secureContextFor(idKey: string, identity: TlsIdentity): SecureContext {
 }
 
 /** undici's TLS connector, offering this process's last session for the same identity and server. */
-function resumingConnector(identity: TlsIdentity, timeoutMs: number): buildConnector.connector {
+function resumingConnector(identity: TlsIdentity, timeoutMs: number): Connector.connector {
   const idKey = identityKey(identity);
   const secureContext = secureContextFor(idKey, identity);
   return (options, callback) => {
@@ -120,7 +121,7 @@ function resumingConnector(identity: TlsIdentity, timeoutMs: number): buildConne
       rejectUnauthorized: true,
       timeout: timeoutMs,
       session: sessions.get(key),
-    } as buildConnector.BuildOptions);
+    } as Connector.BuildOptions);
     connect(options, (error, socket) => {
       // TLS 1.3 tickets arrive after the handshake; keep the newest
       (socket as TLSSocket | null)?.on("session", (session: Buffer) =>

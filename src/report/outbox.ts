@@ -13,13 +13,13 @@
  */
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { request } from "undici";
 import { oneLine } from "../errors.js";
 import { writeFileAtomic } from "../fs/atomic.js";
 import { deadline } from "../http/deadline.js";
 import { classifyNetworkError } from "../http/errors.js";
 import { bodyPrefix } from "../http/get.js";
 import type { HttpClient } from "../http/tls.js";
+import { request } from "../http/undici.js";
 import type { Logger } from "../log.js";
 import type { Report } from "./build.js";
 

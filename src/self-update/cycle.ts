@@ -11,10 +11,10 @@
 import { randomUUID } from "node:crypto";
 import { access, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import semver from "semver";
 import type { Config } from "../config/types.js";
 import { fsError, isUpdaterError, oneLine, UpdaterError } from "../errors.js";
 import type { Release } from "../feed/manifest.js";
+import { semver } from "../feed/semver.js";
 import { releaseFileUrl } from "../feed/urls.js";
 import { fsyncDir, writeFileAtomic } from "../fs/atomic.js";
 import { decide } from "../host/decide.js";
@@ -33,26 +33,11 @@ import type { ReleaseRef } from "../report/build.js";
 import { countBackoff, recordFailure } from "../state/failures.js";
 import { loadState, type State } from "../state/store.js";
 import { UPDATER_VERSION } from "../version.js";
+import { type SelfResult, selfUpdateDisabled } from "./result.js";
 import { runningRelease } from "./running.js";
 import { commitTrial, type SelfInflight, selfReport, writeSelfInflight } from "./trial.js";
 
-export type SelfStatus =
-  | "disabled"
-  | "unmanaged"
-  | "up_to_date"
-  | "skipped"
-  | "installed"
-  | "failed";
-
-export interface SelfResult {
-  status: SelfStatus;
-  from: ReleaseRef | null;
-  to: ReleaseRef | null;
-  /** Why: one line, for the log and `update`'s output. */
-  reason: string;
-  /** A new release is in the active slot on trial: the running program should make way for it. */
-  restart: boolean;
-}
+export type { SelfResult, SelfStatus } from "./result.js";
 
 /** The app configuration turned towards the updater's own feed: same identity, its own keys and dir. */
 function selfFeedConfig(config: Config, paths: SelfPaths): Config {
@@ -72,9 +57,9 @@ function selfFeedConfig(config: Config, paths: SelfPaths): Config {
 }
 
 export async function runSelfCycle(config: Config, deps: AgentDeps): Promise<SelfResult> {
+  const disabled = selfUpdateDisabled(config);
+  if (disabled) return disabled;
   const none = { from: null, to: null, restart: false };
-  if (!config.self_update.enabled || config.self_update.feed_url === undefined)
-    return { status: "disabled", reason: "self_update is disabled", ...none };
   const paths = pathsOf(config);
   const running = await runningRelease(paths, deps.env);
   if (!running.managed) {

@@ -8,24 +8,47 @@
  * ignores instead of a stale "next check" line.
  */
 import { readFile, rm } from "node:fs/promises";
-import { z } from "zod";
 import { writeFileAtomic } from "../fs/atomic.js";
 import { statePaths } from "../layout/paths.js";
 import { liveHolder } from "./lock.js";
 
-const daemonInfoSchema = z.object({
-  pid: z.number().int().positive(),
-  started_at: z.string(),
-  cron: z.string(),
-  timezone: z.string(),
-  splay_s: z.number().nonnegative(),
+export interface DaemonInfo {
+  pid: number;
+  started_at: string;
+  cron: string;
+  timezone: string;
+  splay_s: number;
   /** This host's wait after each cron slot, seconds. */
-  phase_s: z.number().nonnegative(),
+  phase_s: number;
   /** The next check: the next cron slot plus phase_s (ISO 8601 UTC), or null when the daemon is stopping. */
-  next_check: z.string().nullable(),
-});
+  next_check: string | null;
+}
 
-export type DaemonInfo = z.infer<typeof daemonInfoSchema>;
+/** A checked parse of daemon.json (a hand-written check: `status` must not load zod for it). */
+function asDaemonInfo(doc: unknown): DaemonInfo | null {
+  if (typeof doc !== "object" || doc === null) return null;
+  const d = doc as Record<string, unknown>;
+  const nonNegative = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+  const ok =
+    Number.isSafeInteger(d.pid) &&
+    (d.pid as number) > 0 &&
+    typeof d.started_at === "string" &&
+    typeof d.cron === "string" &&
+    typeof d.timezone === "string" &&
+    nonNegative(d.splay_s) &&
+    nonNegative(d.phase_s) &&
+    (d.next_check === null || typeof d.next_check === "string");
+  if (!ok) return null;
+  return {
+    pid: d.pid as number,
+    started_at: d.started_at as string,
+    cron: d.cron as string,
+    timezone: d.timezone as string,
+    splay_s: d.splay_s as number,
+    phase_s: d.phase_s as number,
+    next_check: d.next_check as string | null,
+  };
+}
 
 export async function writeDaemonInfo(stateDir: string, info: DaemonInfo): Promise<void> {
   await writeFileAtomic(statePaths(stateDir).daemonInfo, `${JSON.stringify(info, null, 2)}\n`);
@@ -42,11 +65,11 @@ export async function readDaemonInfo(stateDir: string): Promise<DaemonInfo | nul
   if (pid === null) return null;
   const text = await readFile(paths.daemonInfo, "utf8").catch(() => null);
   if (text === null) return null;
-  let parsed: ReturnType<typeof daemonInfoSchema.safeParse>;
+  let parsed: DaemonInfo | null;
   try {
-    parsed = daemonInfoSchema.safeParse(JSON.parse(text));
+    parsed = asDaemonInfo(JSON.parse(text));
   } catch {
     return null; // half-written by hand or by a crash before rename: not worth an error in `status`
   }
-  return parsed.success && parsed.data.pid === pid ? parsed.data : null;
+  return parsed !== null && parsed.pid === pid ? parsed : null;
 }

@@ -216,6 +216,32 @@ describe("configuration loading", () => {
       (f) =>
         `config ${f}: key schedule.timezone: expected an IANA time zone, found string "Mars/Olympus"`,
     ],
+    // the schema's own checks keep zod's meaning: finite numbers, safe integers, no empty argv item
+    [
+      "an infinite number",
+      `${MINIMAL}\n[probe]\nbackoff_s = inf\n`,
+      {},
+      (f) =>
+        `config ${f}: key probe.backoff_s: expected a number of seconds > 0, found number Infinity`,
+    ],
+    [
+      "not a number",
+      `${MINIMAL}\n[probe]\nsoak_s = nan\n`,
+      {},
+      (f) => `config ${f}: key probe.soak_s: expected a number of seconds >= 0, found number NaN`,
+    ],
+    [
+      "a fraction where an integer belongs",
+      `${MINIMAL}\n[probe]\nattempts = 2.5\n`,
+      {},
+      (f) => `config ${f}: key probe.attempts: expected an integer > 0, found number 2.5`,
+    ],
+    [
+      "an empty argv item",
+      `${MINIMAL}\n[install]\ncommand = ["", "x"]\n`,
+      {},
+      (f) => `config ${f}: key install.command: expected a non-empty argv list, found a list of 2`,
+    ],
   ];
   for (const [name, main, dropIns, message] of failures) {
     test(`refuses ${name} with one line naming file, key, expected and found`, async (t) => {

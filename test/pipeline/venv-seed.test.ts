@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
   appendFile,
+  mkdir,
   mkdtemp,
   readdir,
   readFile,
@@ -21,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type InstallInput, installRelease } from "../../src/pipeline/steps/install.js";
-import { copySeed } from "../../src/pipeline/steps/venv-seed.js";
+import { copySeed, SEED_COMPLETE } from "../../src/pipeline/steps/venv-seed.js";
 import { PYTHON_SKIP } from "../helpers/python.js";
 
 let root: string;
@@ -128,6 +129,13 @@ describe("the venv seed", { skip: PYTHON_SKIP }, () => {
     assert.equal(done.pip, "seed");
     assert.ok(done.seedBuiltMs > 0, "rebuilt for this interpreter");
     assert.doesNotMatch(await readFile(cfg, "utf8"), /3\.99\.0/);
+
+    // a build cut short (no completion mark): built again, not copied
+    await unlink(join(seed(), SEED_COMPLETE));
+    const after = await installRelease(input("i2", seed()));
+    assert.equal(after.pip, "seed");
+    assert.ok(after.seedBuiltMs > 0, "rebuilt after a build cut short");
+    await stat(join(seed(), SEED_COMPLETE));
   });
 
   test("a link in the seed is refused, not followed", async () => {
@@ -141,5 +149,35 @@ describe("the venv seed", { skip: PYTHON_SKIP }, () => {
       assert.equal(error.message, `ELOOP: too many symbolic links encountered, open '${file}'`);
       return true;
     });
+  });
+
+  test("a RECORD row out of the venv, or one this code does not read, is refused before anything is copied", async () => {
+    // a made-up seed: no interpreter needed to read its RECORD
+    const fake = join(root, "fake-seed");
+    const info = join(fake, "lib/python3.11/site-packages/pip-1.0.dist-info");
+    await mkdir(info, { recursive: true });
+    const venv = join(root, "venvs/k");
+    await mkdir(join(venv, "lib/python3.11/site-packages"), { recursive: true });
+    const record = join(info, "RECORD");
+    const outside = join(root, "outside.txt");
+    for (const [row, message] of [
+      [
+        "../../../../../../outside.txt,,",
+        `${record}: ../../../../../../outside.txt is outside the venv`,
+      ],
+      ['"pip/a,b.py",sha256=x,1', `${record}: a quoted row: "pip/a,b.py",sha256=x,1`],
+      [
+        "pip/__init__.py,md5=x,1",
+        `${record}: pip/__init__.py: expected a sha256 hash, found md5=x`,
+      ],
+    ] as const) {
+      await writeFile(record, `${row}\n`);
+      await assert.rejects(copySeed(fake, venv), (error: Error) => {
+        assert.equal(error.message, message);
+        return true;
+      });
+    }
+    await assert.rejects(stat(outside), { code: "ENOENT" });
+    assert.deepEqual(await readdir(join(venv, "lib/python3.11/site-packages")), []);
   });
 });

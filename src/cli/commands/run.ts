@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import type { AgentEnv } from "../../host/deps.js";
 import { configPath } from "../context.js";
@@ -37,6 +36,7 @@ export function registerRun(program: Command): void {
       if (code === EXIT_RESTART && !env.INVOCATION_ID && env.DECNET_UPDATER_LAUNCHER) {
         // Off systemd nobody restarts us: start the launcher again (it counts the new release's
         // trial) and leave. Node cannot exec(2); the new process takes over stdout and stderr.
+        const { spawn } = await import("node:child_process"); // not at start: it loads net and dgram
         spawn(env.DECNET_UPDATER_LAUNCHER, process.argv.slice(2), {
           detached: true,
           stdio: "inherit",

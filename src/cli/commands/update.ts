@@ -14,6 +14,10 @@ export function registerUpdate(program: Command): void {
       "\nSignals: SIGTERM/SIGINT before rotation abandon the update (nothing changed, exit 75); after it the update finishes.\nExit codes: 0 updated, up to date or held; 1 failed, nothing changed; 2 rolled back, previous release healthy;\n3 rollback failed, the host needs an operator; 64 usage; 75 another instance holds the lock, or the update was\ninterrupted (a stop before rotation; a shutdown after it, which the next start finishes).",
     )
     .action(async (options: { config?: string; json?: boolean; force?: boolean }) => {
+      // One cycle, then exit: undici's HTTP parser (WebAssembly) is compiled by Liftoff alone.
+      // V8 also compiles it with TurboFan in the background and the exit waits for that
+      // (about 250 ms of CPU). The daemon (`run`) keeps TurboFan: it parses for hours.
+      (await import("node:v8")).setFlagsFromString("--liftoff-only");
       const { commandContext } = await import("../context.js");
       const { runUpdate } = await import("../../cycle/run-update.js");
       // SIGTERM/SIGINT: before rotation the update is abandoned (exit 75), after it it finishes.

@@ -16,7 +16,7 @@ import { dirname } from "node:path";
 import { UpdaterError } from "../../errors.js";
 import { type CommandOutcome, describeOutcome, runCommand } from "../../process/run-command.js";
 import { expandArgv, type Placeholders } from "../placeholders.js";
-import { copySeed, seedFits } from "./venv-seed.js";
+import { copySeed, markSeedComplete, seedFits } from "./venv-seed.js";
 
 export interface InstallInput {
   python: string;
@@ -125,7 +125,7 @@ const venvArgv = (input: InstallInput, venv: string, withPip: boolean) => [
 /**
  * Builds the seed, a venv of ensurepip's pip alone, where it stays (its
  * scripts name their own interpreter, so it is never moved). A build cut
- * short leaves no pip RECORD, and seedFits then asks for another.
+ * short has no completion mark, and seedFits then asks for another.
  */
 async function buildSeed(input: InstallInput, seed: string): Promise<void> {
   await mkdir(dirname(seed), { recursive: true, mode: BUILDING_MODE }); // state_dir, there already on a host
@@ -139,6 +139,7 @@ async function buildSeed(input: InstallInput, seed: string): Promise<void> {
       dirname(seed),
       dirname(seed),
     );
+    await markSeedComplete(seed);
   } catch (error) {
     await rm(seed, { recursive: true, force: true });
     throw error;

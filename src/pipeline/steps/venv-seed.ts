@@ -60,17 +60,23 @@ async function pipRecord(venv: string, site: string): Promise<string | null> {
   return dist ? join(venv, site, dist, "RECORD") : null;
 }
 
+/** Written into the seed once it is built: a build cut short has none. */
+export const SEED_COMPLETE = ".decnet-updater-seed";
+
 /** Whether the seed is complete and was made by the interpreter that made `venv`. */
 export async function seedFits(seed: string, venv: string): Promise<boolean> {
   try {
     const [seedSite, venvSite] = await Promise.all([sitePackages(seed), sitePackages(venv)]);
-    if (seedSite !== venvSite) return false;
-    const record = await pipRecord(seed, seedSite);
-    if (record === null || !(await lstat(record)).isFile()) return false;
+    if (seedSite !== venvSite || !(await lstat(join(seed, SEED_COMPLETE))).isFile()) return false;
     return (await interpreterOf(seed)) === (await interpreterOf(venv));
   } catch {
     return false;
   }
+}
+
+/** Marks a seed built (after ensurepip has installed everything in it). */
+export async function markSeedComplete(seed: string): Promise<void> {
+  await writeNew(join(seed, SEED_COMPLETE), Buffer.from(`${await interpreterOf(seed)}\n`), 0o644);
 }
 
 interface RecordEntry {
