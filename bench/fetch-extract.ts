@@ -30,8 +30,10 @@ export interface FetchExtractResult {
   ratio: number;
   update_wall_ms: number;
   peak_rss_mib: number;
-  /** node + undici streaming the tarball to /dev/null. */
+  /** node + undici streaming the tarball to /dev/null, node's default flags. */
   floor_rss_mib: number;
+  /** The same with --max-semi-space-size=2, the flag of our shebang: the target's baseline. */
+  floor_same_flags_rss_mib: number;
   /** The update started as `node main.js` (no shebang flags), when asked for. */
   plain_node_peak_rss_mib: number | null;
 }
@@ -56,6 +58,7 @@ export async function benchFetchExtract(
     const steps: Array<FetchExtractResult["ours_steps_ms"]> = [];
     let peakRss = 0;
     let floorRss = 0;
+    let floorSameFlagsRss = 0;
     let updateWall = 0;
     for (let run = 0; run < runs; run++) {
       const floor = await runMeasured([
@@ -68,6 +71,18 @@ export async function benchFetchExtract(
       ]);
       if (floor.code !== 0) throw new Error(`stream-devnull: ${floor.stderr}`);
       floorRss = Math.max(floorRss, floor.peakRss);
+      // and with the flag our shebang gives the program, so the two differ only in what they do
+      const flagged = await runMeasured([
+        "node",
+        "--max-semi-space-size=2",
+        STREAM,
+        url,
+        pki.ca,
+        pki.client.cert,
+        pki.client.key,
+      ]);
+      if (flagged.code !== 0) throw new Error(`stream-devnull: ${flagged.stderr}`);
+      floorSameFlagsRss = Math.max(floorSameFlagsRss, flagged.peakRss);
       // baseline first, then ours, alternating, so drift on a shared machine hits both
       const out = join(world.root, `gnu-${run}`);
       await mkdir(join(out, "tree"), { recursive: true });
@@ -130,6 +145,7 @@ export async function benchFetchExtract(
       update_wall_ms: Math.round(updateWall),
       peak_rss_mib: peakRss / MiB,
       floor_rss_mib: floorRss / MiB,
+      floor_same_flags_rss_mib: floorSameFlagsRss / MiB,
       plain_node_peak_rss_mib: plainPeak,
     };
   } finally {

@@ -24,7 +24,7 @@
  *
  *   tsx scripts/bundle.ts [DIST_DIR]   (npm run build runs it on dist/)
  */
-import { chmod, rm } from "node:fs/promises";
+import { chmod, readFile, rm } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { build, type Plugin } from "esbuild";
 
@@ -52,6 +52,8 @@ function masterExternal(distSrc: string): Plugin {
 export async function bundleProgram(distDir: string): Promise<void> {
   const distSrc = join(distDir, "src");
   const cliDir = join(distSrc, "cli");
+  // chunks of an earlier build would stay beside the new ones, named by other hashes
+  await rm(join(cliDir, "chunks"), { recursive: true, force: true });
   const result = await build({
     entryPoints: [join(cliDir, "main.js")],
     outdir: cliDir,
@@ -84,6 +86,16 @@ export async function bundleProgram(distDir: string): Promise<void> {
           `bundle: ${relative(REPO, at)} imports ${imported.path}, which resolves to ${relative(REPO, lands)}, not into ${relative(REPO, join(distSrc, "master"))}`,
         );
     }
+  }
+  // The banner declares `require` at the top of every output: a module of its own declaring one
+  // there too would be a SyntaxError, and a lazily loaded chunk would show it only when used.
+  for (const file of Object.keys(result.metafile.outputs)) {
+    const code = await readFile(resolve(distDir, file), "utf8");
+    const declared = code.match(/^(?:const|let|var|function|class) require\b/gm) ?? [];
+    if (declared.length > 0)
+      throw new Error(
+        `bundle: ${file} declares a top-level require of its own besides the banner's`,
+      );
   }
   await chmod(join(cliDir, "main.js"), 0o755);
   // tsc's map is of the file the bundle replaced

@@ -52,6 +52,14 @@ export function codeOf(error: unknown): ErrorCode {
   return error instanceof UpdaterError ? error.code : "E_INTERNAL";
 }
 
+/**
+ * Marks every UpdaterError, from whichever copy of this module made it: the
+ * bundled program (scripts/bundle.ts) has its own copy, and the master's
+ * modules, loaded beside the bundle from dist/, import tsc's. A class
+ * checked by identity would call the other copy's errors E_INTERNAL.
+ */
+const BRAND = Symbol.for("decnet-updater.UpdaterError");
+
 export class UpdaterError extends Error {
   readonly code: ErrorCode;
 
@@ -59,6 +67,14 @@ export class UpdaterError extends Error {
     super(message, options);
     this.name = "UpdaterError";
     this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // a subclass (CommandFailed, ...) is checked as classes are: only UpdaterError goes by the brand
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class checked against, maybe a subclass
+    if (this !== UpdaterError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === "object" && value !== null && BRAND in value;
   }
 }
 

@@ -1,11 +1,18 @@
 import { readFileSync } from "node:fs";
 
 /**
- * The updater's own version, from package.json: one level above src/ and
- * dist/src/, two above the bundle's dist/src/cli/chunks/ (scripts/bundle.ts).
+ * The updater's own version, from the package.json above this file: one
+ * level up from src/, two from dist/src/, three from the bundle's
+ * dist/src/cli/main.js and four from its dist/src/cli/chunks/
+ * (scripts/bundle.ts). Only a package.json named decnet-updater counts.
  */
 function readVersion(): string {
-  for (const relative of ["../package.json", "../../package.json", "../../../../package.json"]) {
+  for (const relative of [
+    "../package.json",
+    "../../package.json",
+    "../../../package.json",
+    "../../../../package.json",
+  ]) {
     try {
       const doc = JSON.parse(readFileSync(new URL(relative, import.meta.url), "utf8"));
       if (doc.name === "decnet-updater") return doc.version as string;

@@ -10,10 +10,12 @@
  */
 import { holdSignals } from "./held-signals.js";
 
-// `decnet-updater status | head -1`: the reader left; what is left to print goes nowhere, quietly
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code !== "EPIPE") throw error;
-});
+// `decnet-updater status | head -1`: the reader left; what is left to print goes nowhere, quietly.
+// Not the daemon: it logs to stdout (the journal), and without it had better stop and be restarted.
+if (process.argv[2] !== "run")
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
 
 if (process.argv.length === 3 && process.argv[2] === "--version") {
   // commander would answer the same; loading it and every command's module costs more than Node's start-up

@@ -88,7 +88,7 @@ const ROWS = {
     check: nonEmpty,
     default: "/var/lib/decnet-updater",
     path: "one",
-    doc: "The agent's own state: state.json, outbox/, downloads/, lock.",
+    doc: "The agent's own state: state.json, outbox/, downloads/, lock, venv-seed/ (the pip each new venv copies, about 27 MiB).",
   },
   "feed.url": {
     expected: "an http(s) URL",

@@ -19,7 +19,7 @@ const SLOT_FOLDERS = [
   "releases/failed",
   "venvs",
 ];
-const STATE_FOLDERS = ["outbox", "downloads", "self", "self/downloads"];
+const STATE_FOLDERS = ["outbox", "downloads", "venv-seed", "self", "self/downloads"];
 
 export async function checkHostDirs(config: Config): Promise<void> {
   const uid = process.getuid?.() ?? 0;

@@ -56,6 +56,7 @@ function installInput(ctx: UpdateContext, deps: PipelineDeps): InstallInput {
     timeoutS: ctx.config.install.timeout_s,
     timeoutMs: ctx.config.install.timeout_ms,
     seed: ctx.state.venvSeed,
+    now: deps.now,
     placeholders: {
       venv: join(ctx.install.root, ctx.venvRelative),
       release: ctx.install.staging,

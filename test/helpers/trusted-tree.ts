@@ -3,7 +3,8 @@
  * install dir and the state dir; every entry is owned by the running user,
  * not writable by group or others, never setuid, setgid or sticky, and the
  * only symlinks are `current`, `venv` and a venv's own (python's bin/ and
- * lib64 links inside venvs/<dir>/). Returns nothing; fails naming each entry.
+ * lib64 links inside venvs/<dir>/, and inside the state dir's venv-seed/).
+ * Returns nothing; fails naming each entry.
  */
 import assert from "node:assert/strict";
 import { lstat, readdir, readlink } from "node:fs/promises";
@@ -26,7 +27,7 @@ async function walk(root: string, dir: string, problems: string[], uid: number):
     const info = await lstat(path);
     if (info.uid !== uid) problems.push(`${rel}: owned by uid ${info.uid}`);
     if (info.isSymbolicLink()) {
-      const insideVenv = /^venvs\/[^/]+\//.test(rel);
+      const insideVenv = /^venvs\/[^/]+\//.test(rel) || /^venv-seed\//.test(rel);
       if (!LAYOUT_LINKS.has(rel) && !insideVenv)
         problems.push(`${rel}: a symlink (-> ${await readlink(path)})`);
       continue;

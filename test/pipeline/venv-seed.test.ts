@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
   appendFile,
+  chmod,
   mkdir,
   mkdtemp,
   readdir,
@@ -34,15 +35,18 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function input(name: string, seed: string, release = root): InstallInput {
+const DAY_MS = 24 * 3600 * 1000;
+
+function input(name: string, seed: string, nowMs = Date.now()): InstallInput {
   return {
+    now: () => new Date(nowMs),
     python: "python3",
     command: ["{venv}/bin/python", "-I", "-c", "import pip"],
     smoke: [],
     timeoutS: 300,
     timeoutMs: 300_000,
     seed,
-    placeholders: { venv: join(root, "venvs", name), release, install_dir: root },
+    placeholders: { venv: join(root, "venvs", name), release: root, install_dir: root },
   };
 }
 
@@ -120,6 +124,26 @@ describe("the venv seed", { skip: PYTHON_SKIP }, () => {
     assert.ok(next.seedBuiltMs > 0);
   });
 
+  test("a seed a week old, or that others could enter, is built again, not copied", async () => {
+    await installRelease(input("old0", seed()));
+    const aged = await installRelease(input("old1", seed(), Date.now() + 8 * DAY_MS));
+    assert.equal(aged.pip, "seed");
+    assert.ok(aged.seedBuiltMs > 0, "rebuilt after a week");
+    await chmod(seed(), 0o755);
+    const opened = await installRelease(input("old2", seed(), Date.now() + 8 * DAY_MS));
+    assert.ok(opened.seedBuiltMs > 0, "rebuilt: the seed was not 0700");
+    assert.equal((await stat(seed())).mode & 0o777, 0o700);
+  });
+
+  test("a seed that cannot be built: this venv gets ensurepip's pip, and the install goes on", async () => {
+    const blocked = join(root, "a-file");
+    await writeFile(blocked, "not a folder\n");
+    const done = await installRelease(input("nb", join(blocked, "venv-seed")));
+    assert.equal(done.pip, "ensurepip");
+    assert.equal(done.seedRefused, `EEXIST: file already exists, mkdir '${blocked}'`);
+    assert.match(py(join(root, "venvs/nb"), "-m", "pip", "--version"), /^pip /);
+  });
+
   test("a seed another interpreter made is built again, not copied", async () => {
     await installRelease(input("h", seed()));
     const cfg = join(seed(), "pyvenv.cfg");
@@ -171,7 +195,7 @@ describe("the venv seed", { skip: PYTHON_SKIP }, () => {
         `${record}: pip/__init__.py: expected a sha256 hash, found md5=x`,
       ],
     ] as const) {
-      await writeFile(record, `${row}\n`);
+      await writeFile(record, `${row}\npip/__init__.py,,\n`);
       await assert.rejects(copySeed(fake, venv), (error: Error) => {
         assert.equal(error.message, message);
         return true;

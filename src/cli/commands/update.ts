@@ -17,7 +17,9 @@ export function registerUpdate(program: Command): void {
       // One cycle, then exit: undici's HTTP parser (WebAssembly) is compiled by Liftoff alone.
       // V8 also compiles it with TurboFan in the background and the exit waits for that
       // (about 250 ms of CPU). The daemon (`run`) keeps TurboFan: it parses for hours.
-      (await import("node:v8")).setFlagsFromString("--liftoff-only");
+      // Only where Liftoff covers everything: elsewhere the flag turns a bailout into an abort.
+      if (process.arch === "x64" || process.arch === "arm64")
+        (await import("node:v8")).setFlagsFromString("--liftoff-only");
       const { commandContext } = await import("../context.js");
       const { runUpdate } = await import("../../cycle/run-update.js");
       // SIGTERM/SIGINT: before rotation the update is abandoned (exit 75), after it it finishes.

@@ -33,7 +33,7 @@ import { mkdir, open, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import type { ReadEntry } from "tar";
+import { Parser, type ReadEntry } from "tar";
 import { fsError, isLocalFsError, oneLine, UpdaterError } from "../../errors.js";
 import { fsyncDir } from "../../fs/atomic.js";
 import { type ArchiveLimits, ArchivePolicy, DIR_MODE } from "../archive-policy.js";
@@ -132,8 +132,6 @@ export async function extractRelease(
   /** Files being written: stopped when the extraction fails, so the wait for them ends. */
   const open = new Set<{ destroy(error: Error): void }>();
   let failure: unknown = null;
-  // loaded here, not with the module: a cycle that extracts nothing never needs it (about 40 ms)
-  const { Parser } = await import("tar");
   // We decompress ourselves (TarFeeder must see the tar bytes); no format sniffing.
   const parser = new Parser({ strict: true, brotli: false, zstd: false } as never);
   const feeder = new TarFeeder(parser, decompressedLimit(limits));

@@ -30,6 +30,8 @@ export interface InstallInput {
   stop?: AbortSignal;
   /** state_dir/venv-seed: the installed pip each new venv gets a copy of (venv-seed.ts). */
   seed: string;
+  /** The clock, for the seed's age. */
+  now: () => Date;
 }
 
 /** How the venv got its pip, and how long each command took. */
@@ -139,7 +141,7 @@ async function buildSeed(input: InstallInput, seed: string): Promise<void> {
       dirname(seed),
       dirname(seed),
     );
-    await markSeedComplete(seed);
+    await markSeedComplete(seed, input.now());
   } catch (error) {
     await rm(seed, { recursive: true, force: true });
     throw error;
@@ -148,9 +150,10 @@ async function buildSeed(input: InstallInput, seed: string): Promise<void> {
 
 /**
  * `python -m venv --without-pip`, then pip copied from the seed (built first
- * when there is none, or when another interpreter made it). When the seed is
- * not as its RECORD says, it is removed (the next install builds it again)
- * and this venv is made by ensurepip, as `python -m venv` alone would.
+ * when there is none, when it is a week old, or when another interpreter
+ * made it). When the seed is not as its RECORD says, or cannot be built, it
+ * is removed (the next install builds it again) and this venv is made by
+ * ensurepip, as `python -m venv` alone would.
  */
 async function createVenv(input: InstallInput): Promise<Omit<Installed, "commandMs">> {
   const { venv } = input.placeholders;
@@ -159,7 +162,7 @@ async function createVenv(input: InstallInput): Promise<Omit<Installed, "command
   await run(venvArgv(input, venv, false), input, "E_INSTALL", "creating the venv", dirname(venv));
   let seedBuiltMs = 0;
   try {
-    if (!(await seedFits(input.seed, venv))) {
+    if (!(await seedFits(input.seed, venv, input.now().getTime()))) {
       const building = performance.now();
       await buildSeed(input, input.seed);
       seedBuiltMs = Math.round(performance.now() - building);
@@ -167,8 +170,11 @@ async function createVenv(input: InstallInput): Promise<Omit<Installed, "command
     await copySeed(input.seed, venv);
     return { pip: "seed", seedRefused: null, seedBuiltMs, venvMs: elapsed() };
   } catch (error) {
-    if (error instanceof CommandFailed) throw error; // building the seed failed as any venv would
-    await rm(input.seed, { recursive: true, force: true });
+    // A stop ends the install here. Anything else (the seed refused, or its build failing on
+    // state_dir's own disk) leaves this venv to ensurepip, as `python -m venv` alone did.
+    if (input.stop?.aborted) throw error;
+    // a cache: what cannot be removed now (state_dir not a folder) is built over next time
+    await rm(input.seed, { recursive: true, force: true }).catch(() => undefined);
     await emptyVenvDir(venv);
     await run(venvArgv(input, venv, true), input, "E_INSTALL", "creating the venv", dirname(venv));
     const reason = error instanceof Error ? error.message : String(error);

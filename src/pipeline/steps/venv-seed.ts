@@ -31,7 +31,23 @@ const INTERPRETER_KEYS = ["home", "executable", "version", "version_info"];
 /** Files copied at once: well under the updater's limit of open files. */
 const PARALLEL = 16;
 
+/** Written into the seed once it is built: a build cut short has none. */
+export const SEED_COMPLETE = ".decnet-updater-seed";
+
+/**
+ * A seed is built again after this long. The interpreter's version does not
+ * change when a distribution patches the pip or setuptools wheels ensurepip
+ * installs (Debian's python3-pip-whl): a week bounds how long new venvs keep
+ * the older pip, for one ensurepip run a week.
+ */
+export const SEED_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+
 export class SeedRefused extends Error {}
+
+interface SeedMark {
+  built_at: string;
+  interpreter: string;
+}
 
 async function interpreterOf(venv: string): Promise<string> {
   const text = await readFile(join(venv, "pyvenv.cfg"), "utf8");
@@ -43,9 +59,9 @@ async function interpreterOf(venv: string): Promise<string> {
   return lines.sort().join("\n");
 }
 
-/** The one lib/pythonX.Y/site-packages of a venv, relative to it. */
+/** The one lib/pythonX.Y/site-packages (pypy3.Y for PyPy) of a venv, relative to it. */
 async function sitePackages(venv: string): Promise<string> {
-  const names = (await readdir(join(venv, "lib"))).filter((name) => name.startsWith("python"));
+  const names = (await readdir(join(venv, "lib"))).filter((name) => /^(python|pypy)\d/.test(name));
   if (names.length !== 1)
     throw new SeedRefused(
       `${join(venv, "lib")}: expected one python* folder, found ${names.length}`,
@@ -53,30 +69,40 @@ async function sitePackages(venv: string): Promise<string> {
   return join("lib", names[0] as string, "site-packages");
 }
 
-/** The pip RECORD of a venv's site-packages, or null. pip writes it last: a complete install. */
+/** The pip RECORD of a venv's site-packages, or null. */
 async function pipRecord(venv: string, site: string): Promise<string | null> {
   const names = await readdir(join(venv, site));
   const dist = names.find((name) => /^pip-[^/]+\.dist-info$/.test(name));
   return dist ? join(venv, site, dist, "RECORD") : null;
 }
 
-/** Written into the seed once it is built: a build cut short has none. */
-export const SEED_COMPLETE = ".decnet-updater-seed";
-
-/** Whether the seed is complete and was made by the interpreter that made `venv`. */
-export async function seedFits(seed: string, venv: string): Promise<boolean> {
+/**
+ * Whether the seed may be copied into `venv`: a real folder of ours that no
+ * one else can enter (state_dir's trusted-dirs walk checks it too, at the
+ * start of every command), complete, younger than SEED_MAX_AGE_MS, and made
+ * by the interpreter that made `venv`.
+ */
+export async function seedFits(seed: string, venv: string, nowMs: number): Promise<boolean> {
   try {
+    const info = await lstat(seed);
+    const uid = process.geteuid?.() ?? 0;
+    if (!info.isDirectory() || info.uid !== uid || (info.mode & 0o077) !== 0) return false;
     const [seedSite, venvSite] = await Promise.all([sitePackages(seed), sitePackages(venv)]);
-    if (seedSite !== venvSite || !(await lstat(join(seed, SEED_COMPLETE))).isFile()) return false;
-    return (await interpreterOf(seed)) === (await interpreterOf(venv));
+    if (seedSite !== venvSite) return false;
+    const mark = JSON.parse(await readFile(join(seed, SEED_COMPLETE), "utf8")) as SeedMark;
+    const age = nowMs - Date.parse(mark.built_at);
+    if (!(age >= 0 && age < SEED_MAX_AGE_MS)) return false;
+    const interpreter = await interpreterOf(venv);
+    return mark.interpreter === interpreter && (await interpreterOf(seed)) === interpreter;
   } catch {
     return false;
   }
 }
 
-/** Marks a seed built (after ensurepip has installed everything in it). */
-export async function markSeedComplete(seed: string): Promise<void> {
-  await writeNew(join(seed, SEED_COMPLETE), Buffer.from(`${await interpreterOf(seed)}\n`), 0o644);
+/** Marks a seed built (once ensurepip has installed everything in it). */
+export async function markSeedComplete(seed: string, now: Date): Promise<void> {
+  const mark: SeedMark = { built_at: now.toISOString(), interpreter: await interpreterOf(seed) };
+  await writeNew(join(seed, SEED_COMPLETE), Buffer.from(`${JSON.stringify(mark)}\n`), 0o600);
 }
 
 interface RecordEntry {
@@ -101,37 +127,49 @@ function parseRecord(text: string, file: string): RecordEntry[] {
 
 /**
  * The shebang pip (distlib's ScriptMaker) writes for `python`: a plain `#!`
- * line when it is short and has no space, else a /bin/sh line that execs it
- * (and that Python reads as a string).
+ * line when it is at most 127 bytes and has no space, else a /bin/sh line
+ * that execs it (and that Python reads as a string).
  */
 function shebang(python: string): string {
   const plain = `#!${python}\n`;
-  if (plain.length <= 127 && !python.includes(" ")) return plain;
+  if (Buffer.byteLength(plain) <= 127 && !python.includes(" ")) return plain;
   const quoted = python.includes(" ") ? `"${python}"` : python;
   return `#!/bin/sh\n'''exec' ${quoted} "$0" "$@"\n' '''`;
 }
 
-/** A seed script with its shebang made for the new venv's interpreter (python3, python or python3.X). */
-function retargetScript(
+/** The interpreter a script's shebang names: the plain form, or the /bin/sh form's exec. */
+const SHEBANG_TARGET = [/^#!(\S+)\n/, /^#!\/bin\/sh\n'''exec' "?([^"\n]+?)"? "\$0"/];
+
+/**
+ * A seed script with its shebang made for the new venv: the seed's
+ * interpreter, by whatever name venv gave it (bin/python3, bin/python3.11,
+ * bin/platform-python), becomes the new venv's of the same name, which must
+ * be there.
+ */
+async function retargetScript(
   body: Buffer,
-  where: { seed: string; venv: string; site: string },
+  where: { seed: string; venv: string },
   file: string,
-): Buffer {
+): Promise<Buffer> {
   const text = body.toString("utf8");
-  const versioned = where.site.split(sep).at(-2) as string; // lib/python3.11/site-packages
-  for (const python of ["python3", "python", versioned]) {
-    const from = shebang(join(where.seed, "bin", python));
-    if (text.startsWith(from))
-      return Buffer.from(shebang(join(where.venv, "bin", python)) + text.slice(from.length));
-  }
-  throw new SeedRefused(`${file}: its first line is not the seed's interpreter`);
+  const bin = join(where.seed, "bin");
+  const named = SHEBANG_TARGET.map((pattern) => pattern.exec(text)?.[1]).find(Boolean);
+  const name = named?.startsWith(`${bin}/`) ? named.slice(bin.length + 1) : "";
+  const from = shebang(join(bin, name));
+  if (name === "" || name.includes("/") || !text.startsWith(from))
+    throw new SeedRefused(`${file}: its first line is not the seed's interpreter`);
+  const python = join(where.venv, "bin", name);
+  await lstat(python); // the new venv has an interpreter of that name (ENOENT refuses the copy)
+  return Buffer.from(shebang(python) + text.slice(from.length));
 }
 
 /** Reads a regular file of the seed; a link or anything else is refused. */
 async function readRegular(
   path: string,
 ): Promise<{ body: Buffer; atime: Date; mtime: Date; mode: number }> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO put in the seed must not hold the update (it is refused: not a file)
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+  const handle = await open(path, flags);
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new SeedRefused(`${path}: not a regular file`);
@@ -157,54 +195,66 @@ async function writeNew(path: string, body: Buffer, mode: number): Promise<void>
   }
 }
 
-async function copyEntry(
-  entry: RecordEntry,
-  where: { seed: string; venv: string; site: string; record: string },
-): Promise<void> {
-  const target = normalize(join(where.site, entry.path));
-  const inVenv = relative(where.venv, target);
-  if (inVenv.startsWith(`..${sep}`) || inVenv === "..")
-    throw new SeedRefused(`${where.record}: ${entry.path} is outside the venv`);
-  const source = join(where.seed, inVenv);
+interface Planned extends RecordEntry {
+  /** Relative to the venv (and to the seed). */
+  inVenv: string;
+}
+
+/** Where a RECORD row goes in the venv; a row that leads out of it refuses the whole copy. */
+function plan(entry: RecordEntry, venv: string, site: string, record: string): Planned {
+  const inVenv = relative(venv, normalize(join(site, entry.path)));
+  if (inVenv === ".." || inVenv.startsWith(`..${sep}`) || inVenv === "")
+    throw new SeedRefused(`${record}: ${entry.path} is outside the venv`);
+  return { ...entry, inVenv };
+}
+
+async function copyEntry(entry: Planned, where: { seed: string; venv: string }): Promise<void> {
+  const source = join(where.seed, entry.inVenv);
   const file = await readRegular(source);
   if (entry.sha256 !== null) {
     const found = createHash("sha256").update(file.body).digest("base64url");
     if (found !== entry.sha256)
       throw new SeedRefused(`${source}: RECORD says sha256=${entry.sha256}, found sha256=${found}`);
   }
-  const isScript = inVenv.startsWith(`bin${sep}`);
-  const body = isScript ? retargetScript(file.body, where, source) : file.body;
-  await writeNew(join(where.venv, inVenv), body, isScript ? 0o755 : file.mode);
+  const target = join(where.venv, entry.inVenv);
+  const isScript = entry.inVenv.startsWith(`bin${sep}`);
+  const body = isScript ? await retargetScript(file.body, where, source) : file.body;
+  await writeNew(target, body, isScript ? 0o755 : file.mode);
   // the .pyc files record their source's mtime: kept, they stay valid
-  if (!isScript) await utimes(join(where.venv, inVenv), file.atime, file.mtime);
+  if (!isScript) await utimes(target, file.atime, file.mtime);
 }
 
 /**
  * Copies every distribution installed in the seed's site-packages into the
- * new venv (which was created `--without-pip` and has none). Returns the
+ * new venv (which was created `--without-pip` and has none). Every RECORD is
+ * read and every row placed before the first file is copied. Returns the
  * number of files copied. Throws SeedRefused, or a file system error, when
- * anything is not as its RECORD says; the caller then removes the venv.
+ * anything is not as its RECORD says, once no copy is still under way; the
+ * caller then removes the venv.
  */
 export async function copySeed(seed: string, venv: string): Promise<number> {
   const siteRelative = await sitePackages(seed);
   const seedSite = join(seed, siteRelative);
   const site = join(venv, siteRelative);
-  const records: Array<{ record: string; entries: RecordEntry[] }> = [];
+  const pip = await pipRecord(seed, siteRelative);
+  if (pip === null) throw new SeedRefused(`${seedSite}: no pip in the seed`);
+  const planned: Planned[] = [];
   for (const name of await readdir(seedSite)) {
     if (!name.endsWith(".dist-info")) continue;
     const record = join(seedSite, name, "RECORD");
     if (!(await lstat(record)).isFile()) throw new SeedRefused(`${record}: not a regular file`);
-    records.push({ record, entries: parseRecord(await readFile(record, "utf8"), record) });
+    const entries = parseRecord(await readFile(record, "utf8"), record);
+    // an empty or cut RECORD (a power loss after the build) would copy a pip without its code
+    if (record === pip && !entries.some((entry) => entry.path === "pip/__init__.py"))
+      throw new SeedRefused(`${record}: expected a row for pip/__init__.py, found none`);
+    for (const entry of entries) planned.push(plan(entry, venv, site, record));
   }
-  if ((await pipRecord(seed, siteRelative)) === null)
-    throw new SeedRefused(`${seedSite}: no pip in the seed`);
-  let copied = 0;
-  for (const { record, entries } of records) {
-    const where = { seed, venv, site, record };
-    for (let at = 0; at < entries.length; at += PARALLEL) {
-      await Promise.all(entries.slice(at, at + PARALLEL).map((entry) => copyEntry(entry, where)));
-    }
-    copied += entries.length;
+  for (let at = 0; at < planned.length; at += PARALLEL) {
+    const batch = await Promise.allSettled(
+      planned.slice(at, at + PARALLEL).map((entry) => copyEntry(entry, { seed, venv })),
+    );
+    const failed = batch.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
   }
-  return copied;
+  return planned.length;
 }
