@@ -52,39 +52,42 @@ export async function benchFootprint(idleSeconds: number): Promise<FootprintResu
     await installActive(host.installDir, SHA, "1.0.0");
     await symlink("releases/active", join(host.installDir, "current"));
 
+    // The daemon and its floors idle side by side, sampled over the same window: file-backed
+    // pages (Node's own binary) come and go with the machine, so figures taken minutes apart
+    // differed by more than the gap between them.
+    const { pki } = world;
     const daemon = spawn(CLI, ["run", "--config", host.configFile], {
       stdio: ["ignore", "pipe", "inherit"],
     });
-    let idle: { rss: number; cpuMs: number };
-    try {
-      for await (const line of createInterface({ input: daemon.stdout })) {
-        if (line.includes("Cycle ended")) break;
-      }
-      // V8 shrinks the heap some 8 s after the last allocations (its memory reducer):
-      // what the daemon holds for the rest of a 15-minute wait comes after that
-      await sleep(12_000);
-      idle = await idleFigures(daemon.pid as number, idleSeconds);
-    } finally {
-      daemon.kill("SIGTERM");
-      await new Promise((resolve) => daemon.once("exit", resolve));
-    }
-
     const bare = spawn("node", ["-e", "setInterval(() => {}, 1e9)"], { stdio: "ignore" });
-    await sleep(1000);
-    const bareIdle = await idleFigures(bare.pid as number, 2);
-    bare.kill("SIGKILL");
-
-    const { pki } = world;
     const transport = spawn(
       "node",
       [TRANSPORT, `${world.feed.url}/manifest.json`, pki.ca, pki.client.cert, pki.client.key],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
-    for await (const line of createInterface({ input: transport.stdout }))
-      if (line === "ready") break;
-    await sleep(12_000); // as long as the daemon was given, for V8's memory reducer
-    const transportIdle = await idleFigures(transport.pid as number, 2);
-    transport.kill("SIGKILL");
+    let idle: { rss: number; cpuMs: number };
+    let bareIdle: { rss: number; cpuMs: number };
+    let transportIdle: { rss: number; cpuMs: number };
+    try {
+      for await (const line of createInterface({ input: daemon.stdout })) {
+        if (line.includes("Cycle ended")) break;
+      }
+      for await (const line of createInterface({ input: transport.stdout }))
+        if (line === "ready") break;
+      // V8 shrinks the heap some 8 s after the last allocations (its memory reducer):
+      // what the daemon holds for the rest of a 15-minute wait comes after that
+      await sleep(12_000);
+      [idle, bareIdle, transportIdle] = await Promise.all([
+        idleFigures(daemon.pid as number, idleSeconds),
+        idleFigures(bare.pid as number, idleSeconds),
+        idleFigures(transport.pid as number, idleSeconds),
+      ]);
+    } finally {
+      bare.kill("SIGKILL");
+      transport.kill("SIGKILL");
+      daemon.kill("SIGTERM");
+      await new Promise((resolve) => daemon.once("exit", resolve));
+    }
 
     return {
       idle_rss_mib: idle.rss / MiB,

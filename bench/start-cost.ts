@@ -17,11 +17,14 @@ import { median, runMeasured } from "./lib/measure.js";
 import { CLI, makeWorld, publish, writeBenchHost } from "./lib/world.js";
 
 const CPU_OF = resolve(import.meta.dirname, "drivers/cpu-of.py");
+const STREAM = resolve(import.meta.dirname, "drivers/stream-devnull.mjs");
 const SHA = "5000000aaaa5000000aaaa5000000aaaa5000000";
 
 export interface StartCostResult {
   runs: number;
   node_cpu_ms: number;
+  /** node + undici, one mTLS GET of the manifest, body to /dev/null: what one request costs Node. */
+  transport_get_cpu_ms: number;
   update_304_cpu_ms: number;
   status_cpu_ms: number;
   version_cpu_ms: number;
@@ -52,12 +55,23 @@ export async function benchStartCost(runs: number): Promise<StartCostResult> {
     if (!first.stdout.startsWith("up to date")) throw new Error(`first update: ${first.stdout}`);
 
     const before = world.feed.statuses.get(304) ?? 0;
+    const { pki } = world;
+    const get = [
+      "node",
+      STREAM,
+      `${world.feed.url}/manifest.json`,
+      pki.ca,
+      pki.client.cert,
+      pki.client.key,
+    ];
     const node: number[] = [];
+    const transport: number[] = [];
     const updates: number[] = [];
     const status: number[] = [];
     const version: number[] = [];
     for (let run = 0; run < runs; run++) {
       node.push((await cpuOf(["node", "-e", "0"])).cpuMs);
+      transport.push((await cpuOf(get)).cpuMs);
       updates.push((await cpuOf(update)).cpuMs);
       status.push((await cpuOf([CLI, "status", "--config", host.configFile])).cpuMs);
       version.push((await cpuOf([CLI, "--version"])).cpuMs);
@@ -70,6 +84,7 @@ export async function benchStartCost(runs: number): Promise<StartCostResult> {
     return {
       runs,
       node_cpu_ms: median(node),
+      transport_get_cpu_ms: median(transport),
       update_304_cpu_ms: median(updates),
       status_cpu_ms: median(status),
       version_cpu_ms: median(version),
