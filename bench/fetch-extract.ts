@@ -61,28 +61,15 @@ export async function benchFetchExtract(
     let floorSameFlagsRss = 0;
     let updateWall = 0;
     for (let run = 0; run < runs; run++) {
-      const floor = await runMeasured([
-        "node",
-        STREAM,
-        url,
-        pki.ca,
-        pki.client.cert,
-        pki.client.key,
-      ]);
-      if (floor.code !== 0) throw new Error(`stream-devnull: ${floor.stderr}`);
-      floorRss = Math.max(floorRss, floor.peakRss);
+      const streamed = async (...flags: string[]) => {
+        const argv = ["node", ...flags, STREAM, url, pki.ca, pki.client.cert, pki.client.key];
+        const result = await runMeasured(argv);
+        if (result.code !== 0) throw new Error(`stream-devnull: ${result.stderr}`);
+        return result.peakRss;
+      };
+      floorRss = Math.max(floorRss, await streamed());
       // and with the flag our shebang gives the program, so the two differ only in what they do
-      const flagged = await runMeasured([
-        "node",
-        "--max-semi-space-size=2",
-        STREAM,
-        url,
-        pki.ca,
-        pki.client.cert,
-        pki.client.key,
-      ]);
-      if (flagged.code !== 0) throw new Error(`stream-devnull: ${flagged.stderr}`);
-      floorSameFlagsRss = Math.max(floorSameFlagsRss, flagged.peakRss);
+      floorSameFlagsRss = Math.max(floorSameFlagsRss, await streamed("--max-semi-space-size=2"));
       // baseline first, then ours, alternating, so drift on a shared machine hits both
       const out = join(world.root, `gnu-${run}`);
       await mkdir(join(out, "tree"), { recursive: true });
