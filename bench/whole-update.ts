@@ -63,11 +63,13 @@ function release(n: number) {
   });
 }
 
-/** The interpreter python3 on PATH runs, by its own path. */
+let python: string | undefined;
+/** The interpreter python3 on PATH runs, by its own path (asked once). */
 function realPython(): string {
-  return execFileSync("python3", ["-I", "-c", "import sys; print(sys.executable)"], {
+  python ??= execFileSync("python3", ["-I", "-c", "import sys; print(sys.executable)"], {
     encoding: "utf8",
   }).trim();
+  return python;
 }
 
 interface Original {

@@ -7,44 +7,30 @@
  */
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
+import {
+  arrayOf,
+  atLeastZero,
+  atLeastZeroInt,
+  boolean,
+  type Check,
+  nonEmpty,
+  oneOf,
+  positive,
+  positiveInt,
+  refine,
+  regex,
+  string,
+} from "./checks.js";
 import { parseDurationSeconds } from "./duration.js";
 
-/**
- * Whether a value from the config file is acceptable for a key. Plain
- * predicates, not zod: importing zod and building its schemas cost more
- * than the rest of `status` (docs/performance.md). semver and node-cron
- * are loaded only when a key that needs them is set.
- */
-export type Check = (value: unknown) => boolean;
+export type { Check } from "./checks.js";
 
+/** semver and node-cron are loaded only when a key that needs them is set. */
 const lazyRequire = createRequire(import.meta.url);
 const validRange = (value: string): boolean =>
   (lazyRequire("semver/ranges/valid") as (range: string) => string | null)(value) !== null;
 const validCron = (value: string): boolean =>
   (lazyRequire("node-cron") as { validate(expression: string): boolean }).validate(value);
-
-const isString = (value: unknown): value is string => typeof value === "string";
-const isNumber = (value: unknown): value is number =>
-  typeof value === "number" && Number.isFinite(value);
-const string: Check = isString;
-const boolean: Check = (value) => typeof value === "boolean";
-const positive: Check = (value) => isNumber(value) && value > 0;
-const positiveInt: Check = (value) => Number.isSafeInteger(value) && (value as number) > 0;
-const atLeastZero: Check = (value) => isNumber(value) && value >= 0;
-const nonEmpty: Check = (value) => isString(value) && value.length >= 1;
-const refine =
-  (test: (value: string) => boolean): Check =>
-  (value) =>
-    isString(value) && test(value);
-const regex = (pattern: RegExp): Check => refine((value) => pattern.test(value));
-const oneOf =
-  (...options: string[]): Check =>
-  (value) =>
-    isString(value) && options.includes(value);
-const arrayOf =
-  (item: Check, min = 0): Check =>
-  (value) =>
-    Array.isArray(value) && value.length >= min && value.every(item);
 
 export interface KeySpec {
   /** What a valid value looks like, in the words of the error message. */
@@ -368,7 +354,7 @@ const ROWS = {
   },
   "limits.install_reserve_bytes": {
     expected: "an integer >= 0",
-    check: (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0,
+    check: atLeastZeroInt,
     default: 64 * 1024 * 1024,
     doc: "Preflight wants this much free under install_dir beyond 4 x the tarball's size (the new venv: python and pip alone are tens of MiB).",
   },

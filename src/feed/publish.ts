@@ -278,14 +278,20 @@ interface OpenFeed {
  * verified with it (or a trusted key) and checked against the record of what
  * this key signed last for the feed.
  */
-async function openFeed(options: {
-  feedDir: string;
-  keyFile: string;
-  trustedKeys?: readonly PublicKey[] | undefined;
-  signedElsewhere?: boolean | undefined;
-}): Promise<OpenFeed> {
+async function openFeed(
+  options: {
+    feedDir: string;
+    keyFile: string;
+    trustedKeys?: readonly PublicKey[] | undefined;
+    signedElsewhere?: boolean | undefined;
+  },
+  /** A publish makes the folder; a rollout only changes a feed that is there, and creates nothing. */
+  create: boolean,
+): Promise<OpenFeed> {
   const secretKey = parseSecretKey(await readFile(options.keyFile, "utf8"), options.keyFile);
-  await mkdir(options.feedDir, { recursive: true });
+  if (create) await mkdir(options.feedDir, { recursive: true });
+  else if (!(await exists(join(options.feedDir, MANIFEST))))
+    throw refuse(`feed ${options.feedDir} has no ${MANIFEST}: nothing was published there`);
   const current = await readVerifiedFeed(options.feedDir, [
     publicKeyOf(secretKey),
     ...(options.trustedKeys ?? []),
@@ -341,7 +347,7 @@ async function signAndWrite(
 
 export async function publishRelease(options: PublishOptions): Promise<PublishResult> {
   checkArguments(options);
-  const feed = await openFeed(options);
+  const feed = await openFeed(options, true);
   const { existing } = feed;
   if (existing && options.channel !== undefined && options.channel !== existing.channel) {
     throw refuse(
@@ -433,7 +439,7 @@ export type RolloutPercentResult = PublishResult & { changed: boolean };
 export async function setRolloutPercent(
   options: RolloutPercentOptions,
 ): Promise<RolloutPercentResult> {
-  const feed = await openFeed(options);
+  const feed = await openFeed(options, false);
   const { existing } = feed;
   const release = existing?.releases.find((r) => r.version === options.version);
   if (!existing || !release)

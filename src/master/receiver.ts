@@ -168,6 +168,7 @@ export async function startReceiver(
 
   let view: Server | null = null;
   const viewHosts = new Set<string>();
+  const viewOnLoopback = config.view === null || isLoopback(config.view.host);
   let viewUrl: string | null = null;
   if (config.view) {
     view = createHttpServer(
@@ -178,7 +179,8 @@ export async function startReceiver(
           return answer(response, 405, "GET only");
         // A page elsewhere in the operator's browser must not read this one through a DNS name
         // of its own that points at loopback (DNS rebinding): only this listener's own names.
-        if (!viewHosts.has(String(request.headers.host ?? "").toLowerCase()))
+        // Off loopback the operator chose to serve whoever reaches it (the warning at start).
+        if (viewOnLoopback && !viewHosts.has(String(request.headers.host ?? "").toLowerCase()))
           return answer(
             response,
             421,
@@ -217,7 +219,7 @@ export async function startReceiver(
       viewUrl = `http://${hostPart(config.view.host)}:${viewPort}`;
       for (const name of [hostPart(config.view.host), "localhost", "127.0.0.1", "[::1]"])
         viewHosts.add(`${name}:${viewPort}`.toLowerCase());
-      if (!isLoopback(config.view.host))
+      if (!viewOnLoopback)
         log.warn(
           { view_url: viewUrl },
           `The fleet's page and metrics are served on ${viewUrl}, not on loopback: anyone who reaches it reads the fleet (no authentication).`,

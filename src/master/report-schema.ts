@@ -6,31 +6,11 @@
  * names the field, what was expected and what was found.
  */
 import { z } from "zod";
+import { REPORT_LINE_MAX } from "../report/build.js";
+import { REPORT_STATUSES } from "../report/statuses.js";
 
-export const REPORT_STATUSES = [
-  "updated",
-  "rolled_back",
-  "rollback_failed",
-  "failed",
-  "skipped",
-  "warning",
-  "current",
-] as const;
-export type ReceivedStatus = (typeof REPORT_STATUSES)[number];
-
-/** The statuses that end a host's try at a release (the store's `attempts`); a skip is not a try. */
-export const OUTCOME_STATUSES = [
-  "updated",
-  "rolled_back",
-  "rollback_failed",
-  "failed",
-  "skipped",
-] as const;
-/** Of those, the ones that count against the release's failure rate. */
-export const FAILURE_STATUSES = ["rolled_back", "rollback_failed", "failed"] as const;
-
-// The host sends one line (no fixed cap) and the last 8 KiB of stderr: room for both.
-const LINE = 16 * 1024;
+// The host cuts its lines at REPORT_LINE_MAX and sends the last 8 KiB of stderr.
+const LINE = REPORT_LINE_MAX;
 const STDERR = 16 * 1024;
 const iso = z
   .string()

@@ -3,8 +3,10 @@
  * collector: rewritten whole after every cycle with a temp file and rename(2)
  * (the collector must never read half a file).
  */
+
 import { writeFileAtomic } from "../fs/atomic.js";
 import type { ReleaseInfo } from "../layout/release-file.js";
+import { OUTCOME_STATUSES } from "../report/statuses.js";
 import type { State } from "../state/store.js";
 
 /** The updater's own release, as the textfile shows it (self-update/status.ts fills it in). */
@@ -15,13 +17,8 @@ export interface UpdaterMetrics {
   updatesTotal: Record<string, number>;
 }
 
-export const UPDATE_RESULTS = [
-  "updated",
-  "rolled_back",
-  "rollback_failed",
-  "failed",
-  "skipped",
-] as const;
+/** The outcomes counted, one series each: the report's own words (report/statuses.ts). */
+export const UPDATE_RESULTS = OUTCOME_STATUSES;
 
 export interface MetricsInput {
   state: State;

@@ -5,17 +5,9 @@
 import { randomUUID } from "node:crypto";
 import { oneLine } from "../errors.js";
 import { UPDATER_VERSION } from "../version.js";
+import type { ReportStatus } from "./statuses.js";
 
-export type ReportStatus =
-  | "updated"
-  | "rolled_back"
-  | "rollback_failed"
-  | "failed"
-  | "skipped"
-  /** Nothing was tried; the host has something to say (a certificate about to expire). */
-  | "warning"
-  /** Nothing was tried or is wrong: the heartbeat, naming the active release in `from` (issue 18). */
-  | "current";
+export type { ReportStatus } from "./statuses.js";
 
 export interface ReleaseRef {
   sha: string;
@@ -50,15 +42,25 @@ export type Outcome = Omit<Report, "id" | "error" | "host_id" | "updater_version
   stderr?: string | null;
 };
 
+/**
+ * The longest error or warning line a report carries, in characters: the
+ * receiver refuses a longer one for good (docs/protocol.md section 4), and
+ * the host would then set the whole report aside, so it is cut here.
+ */
+export const REPORT_LINE_MAX = 16 * 1024;
+
+const capped = (line: string) => line.slice(0, REPORT_LINE_MAX);
+
 /** The one way a report is made from an outcome: the host's identity and this updater's version added, the error on one line. */
 export function reportOf(host: { host_id: string }, outcome: Outcome): Report {
-  const { error, id, stderr, ...rest } = outcome;
+  const { error, id, stderr, warnings, ...rest } = outcome;
   return {
     id: id ?? randomUUID(),
     host_id: host.host_id,
     updater_version: UPDATER_VERSION,
     ...rest,
-    error: error === null || error === undefined ? null : oneLine(error),
+    ...(warnings ? { warnings: warnings.map(capped) } : {}),
+    error: error === null || error === undefined ? null : capped(oneLine(error)),
     stderr: stderr ?? null,
   };
 }

@@ -8,6 +8,7 @@
  * ignores instead of a stale "next check" line.
  */
 import { readFile, rm } from "node:fs/promises";
+import { atLeastZero, checkedObject, nullable, positiveInt, string } from "../config/checks.js";
 import { writeFileAtomic } from "../fs/atomic.js";
 import { statePaths } from "../layout/paths.js";
 import { liveHolder } from "./lock.js";
@@ -24,31 +25,16 @@ export interface DaemonInfo {
   next_check: string | null;
 }
 
-/** A checked parse of daemon.json (a hand-written check: `status` must not load zod for it). */
-function asDaemonInfo(doc: unknown): DaemonInfo | null {
-  if (typeof doc !== "object" || doc === null) return null;
-  const d = doc as Record<string, unknown>;
-  const nonNegative = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
-  const ok =
-    Number.isSafeInteger(d.pid) &&
-    (d.pid as number) > 0 &&
-    typeof d.started_at === "string" &&
-    typeof d.cron === "string" &&
-    typeof d.timezone === "string" &&
-    nonNegative(d.splay_s) &&
-    nonNegative(d.phase_s) &&
-    (d.next_check === null || typeof d.next_check === "string");
-  if (!ok) return null;
-  return {
-    pid: d.pid as number,
-    started_at: d.started_at as string,
-    cron: d.cron as string,
-    timezone: d.timezone as string,
-    splay_s: d.splay_s as number,
-    phase_s: d.phase_s as number,
-    next_check: d.next_check as string | null,
-  };
-}
+/** daemon.json's fields and their checks (checks.ts: `status` does not load zod). */
+const DAEMON_INFO_FIELDS = {
+  pid: positiveInt,
+  started_at: string,
+  cron: string,
+  timezone: string,
+  splay_s: atLeastZero,
+  phase_s: atLeastZero,
+  next_check: nullable(string),
+};
 
 export async function writeDaemonInfo(stateDir: string, info: DaemonInfo): Promise<void> {
   await writeFileAtomic(statePaths(stateDir).daemonInfo, `${JSON.stringify(info, null, 2)}\n`);
@@ -67,7 +53,7 @@ export async function readDaemonInfo(stateDir: string): Promise<DaemonInfo | nul
   if (text === null) return null;
   let parsed: DaemonInfo | null;
   try {
-    parsed = asDaemonInfo(JSON.parse(text));
+    parsed = checkedObject<DaemonInfo>(JSON.parse(text), DAEMON_INFO_FIELDS);
   } catch {
     return null; // half-written by hand or by a crash before rename: not worth an error in `status`
   }

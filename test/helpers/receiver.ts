@@ -31,6 +31,8 @@ export function receiverToml(
     noTrusted?: boolean;
     /** The fleet's listener (default 127.0.0.1, port 0). */
     listen?: string;
+    /** The views' listener (default 127.0.0.1, port 0). */
+    viewListen?: string;
   },
 ): string {
   return [
@@ -49,7 +51,7 @@ export function receiverToml(
         ? []
         : ["[proxy]", `trusted = ["127.0.0.1"]`]),
     "[view]",
-    `listen = "127.0.0.1:0"`,
+    `listen = "${options.viewListen ?? "127.0.0.1:0"}"`,
     ...(options.storeUrl ? ["[store]", `url = "${options.storeUrl}"`] : []),
   ].join("\n");
 }

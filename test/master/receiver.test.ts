@@ -183,6 +183,36 @@ describe("receive, mTLS itself", () => {
     assert.equal(await status(`rebind.example:${port}`), 421);
   });
 
+  test("views the operator put off loopback answer under any name, as the start-up warning says", async (t) => {
+    const open = await startTestReceiver(subdir("view-open"), pki, {
+      mode: "mtls",
+      viewListen: "0.0.0.0:0",
+    });
+    t.after(() => open.close());
+    const port = new URL(open.viewUrl as string).port;
+    const { request } = await import("node:http");
+    const answer = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/fleet.json",
+          headers: { host: `master.internal:${port}` },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    assert.equal(answer, 200);
+    assert.ok(
+      open.logs.some((line) => String(line.msg).includes("not on loopback: anyone who reaches it")),
+    );
+  });
+
   test("an Idempotency-Key that is not the report's id: 400, nothing stored", async () => {
     await clear();
     const report = hostReport({ host_id: "worker-a" });

@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { publishRelease, readVerifiedFeed } from "../../src/feed/publish.js";
 import { checkReport } from "../../src/master/report-schema.js";
@@ -174,11 +174,23 @@ test("a feed changed without the key is refused before anything is signed", asyn
 });
 
 test("a release the feed does not have: refused, naming what it has", async (t) => {
-  const { db, request } = await setUp(t);
+  const { db, request, feedDir } = await setUp(t);
+  const before = await snapshot(feedDir);
   await assert.rejects(rollout(db, request({ version: "9.9.9" })), {
     code: "E_PUBLISH",
     message: /^publish: feed .+ has no release 9\.9\.9 \(it has 1\.2\.0\)$/,
   });
+  assert.deepEqual(await snapshot(feedDir), before);
+});
+
+test("a feed folder that is not there (a typo in --feed): refused, and nothing is created", async (t) => {
+  const { db, request, feedDir } = await setUp(t);
+  const typo = join(dirname(feedDir), "no-such", "feed");
+  await assert.rejects(rollout(db, { ...request({}), feedDir: typo }), {
+    code: "E_PUBLISH",
+    message: `publish: feed ${typo} has no manifest.json: nothing was published there`,
+  });
+  await assert.rejects(stat(join(dirname(feedDir), "no-such")), { code: "ENOENT" });
 });
 
 test("an older signed manifest put back in the folder: even --halt refuses it instead of judging it", async (t) => {

@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import {
   appendFile,
   chmod,
+  lstat,
   mkdir,
   mkdtemp,
   readdir,
@@ -167,12 +168,15 @@ describe("the venv seed", { skip: PYTHON_SKIP }, () => {
     await writeFile(join(root, "elsewhere.py"), await readFile(file));
     await unlink(file);
     await symlink(join(root, "elsewhere.py"), file);
-    const venv = join(root, "venvs/g");
-    execFileSync("python3", ["-I", "-m", "venv", "--without-pip", venv]);
-    await assert.rejects(copySeed(seed(), venv), (error: Error) => {
-      assert.equal(error.message, `ELOOP: too many symbolic links encountered, open '${file}'`);
-      return true;
-    });
+    const planted = await readFile(join(root, "elsewhere.py"));
+    const done = await installRelease(input("g", seed()));
+    assert.equal(done.pip, "ensurepip");
+    assert.equal(done.seedRefused, `ELOOP: too many symbolic links encountered, open '${file}'`);
+    // the link's target untouched, the venv's file its own, the refused seed gone
+    assert.deepEqual(await readFile(join(root, "elsewhere.py")), planted);
+    const own = join(await sitePackages(join(root, "venvs/g")), "pip/__main__.py");
+    assert.ok((await lstat(own)).isFile(), "ensurepip's file, not a link");
+    await assert.rejects(stat(seed()), { code: "ENOENT" });
   });
 
   test("a RECORD row out of the venv, or one this code does not read, is refused before anything is copied", async () => {

@@ -1,5 +1,6 @@
 /** `GET /metrics`: the fleet summary in Prometheus text format. */
 import { promLabel } from "../../metrics/textfile.js";
+import { OUTCOME_STATUSES } from "../../report/statuses.js";
 import type { FleetSummary } from "./summary.js";
 
 export function renderFleetMetrics(summary: FleetSummary): string {
@@ -23,9 +24,9 @@ export function renderFleetMetrics(summary: FleetSummary): string {
   metric(
     "decnet_fleet_release_outcomes",
     "gauge",
-    "Hosts whose latest attempt at a release ended so (updated, rolled_back, rollback_failed, failed, skipped).",
+    `Hosts whose latest attempt at a release ended so (${OUTCOME_STATUSES.join(", ")}).`,
     summary.releases.flatMap((r) =>
-      (["updated", "rolled_back", "rollback_failed", "failed", "skipped"] as const).map(
+      OUTCOME_STATUSES.map(
         (outcome) =>
           `decnet_fleet_release_outcomes{${release(r)},outcome="${outcome}"} ${r[outcome]}`,
       ),

@@ -4,7 +4,7 @@
  * the same figures.
  */
 import semver from "semver";
-import { FAILURE_STATUSES, OUTCOME_STATUSES } from "../report-schema.js";
+import { FAILURE_STATUSES, OUTCOME_STATUSES } from "../../report/statuses.js";
 import type { Database } from "../store/database.js";
 
 export interface ReleaseFigures {
@@ -83,8 +83,10 @@ export const HOSTS_BY_RELEASE =
   "SELECT release_sha, release_version, count(*) AS n FROM hosts GROUP BY release_sha, release_version";
 export const STALE_HOSTS =
   "SELECT host_id, last_seen, release_version FROM hosts WHERE last_seen < ? ORDER BY last_seen LIMIT ?";
+/** The failure statuses as an SQL list: fixed words of report/statuses.ts, never a host's text. */
+const FAILURE_IN = `(${FAILURE_STATUSES.map((status) => `'${status}'`).join(", ")})`;
 export const FAILING_HOSTS = `SELECT host_id, outcome_status AS status, outcome_to_version AS to_version, outcome_error AS error, outcome_at AS at
-  FROM hosts WHERE outcome_status IN ('rolled_back', 'rollback_failed', 'failed') ORDER BY outcome_at DESC LIMIT ?`;
+  FROM hosts WHERE outcome_status IN ${FAILURE_IN} ORDER BY outcome_at DESC LIMIT ?`;
 
 function byVersion(a: ReleaseFigures, b: ReleaseFigures): number {
   if (a.component !== b.component) return a.component === "decnet" ? -1 : 1;
@@ -172,9 +174,7 @@ export async function fleetSummary(
       hosts: await db.read.all<StaleHost>(STALE_HOSTS, [staleBefore, LIST_LIMIT]),
     },
     failing: {
-      count: await count(
-        "SELECT count(*) AS n FROM hosts WHERE outcome_status IN ('rolled_back', 'rollback_failed', 'failed')",
-      ),
+      count: await count(`SELECT count(*) AS n FROM hosts WHERE outcome_status IN ${FAILURE_IN}`),
       hosts: await db.read.all<FailingHost>(FAILING_HOSTS, [LIST_LIMIT]),
     },
     reports,

@@ -4,7 +4,8 @@
  * and keeping each host's row and each host's latest attempt at each
  * release up to date in the same transaction, so `fleet` reads small tables.
  */
-import { OUTCOME_STATUSES, type ReceivedReport } from "../report-schema.js";
+import { OUTCOME_STATUSES } from "../../report/statuses.js";
+import type { ReceivedReport } from "../report-schema.js";
 import type { Database, Exec } from "./database.js";
 
 export interface Incoming {

@@ -24,6 +24,7 @@ import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, mkdir, open, readdir, readFile, utimes } from "node:fs/promises";
 import { dirname, join, normalize, relative, sep } from "node:path";
+import { createExclusive } from "../../fs/exclusive.js";
 
 /** The lines of pyvenv.cfg that name the interpreter (not `command`, which names the venv). */
 const INTERPRETER_KEYS = ["home", "executable", "version", "version_info"];
@@ -46,7 +47,6 @@ export class SeedRefused extends Error {}
 
 interface SeedMark {
   built_at: string;
-  interpreter: string;
 }
 
 async function interpreterOf(venv: string): Promise<string> {
@@ -92,8 +92,7 @@ export async function seedFits(seed: string, venv: string, nowMs: number): Promi
     const mark = JSON.parse(await readFile(join(seed, SEED_COMPLETE), "utf8")) as SeedMark;
     const age = nowMs - Date.parse(mark.built_at);
     if (!(age >= 0 && age < SEED_MAX_AGE_MS)) return false;
-    const interpreter = await interpreterOf(venv);
-    return mark.interpreter === interpreter && (await interpreterOf(seed)) === interpreter;
+    return (await interpreterOf(seed)) === (await interpreterOf(venv));
   } catch {
     return false;
   }
@@ -101,7 +100,7 @@ export async function seedFits(seed: string, venv: string, nowMs: number): Promi
 
 /** Marks a seed built (once ensurepip has installed everything in it). */
 export async function markSeedComplete(seed: string, now: Date): Promise<void> {
-  const mark: SeedMark = { built_at: now.toISOString(), interpreter: await interpreterOf(seed) };
+  const mark: SeedMark = { built_at: now.toISOString() };
   await writeNew(join(seed, SEED_COMPLETE), Buffer.from(`${JSON.stringify(mark)}\n`), 0o600);
 }
 
@@ -186,8 +185,7 @@ async function readRegular(
 
 async function writeNew(path: string, body: Buffer, mode: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  // wx: O_CREAT|O_EXCL, never through a link and never over a file
-  const handle = await open(path, "wx", mode);
+  const handle = await createExclusive(path, mode); // never through a link, never over a file
   try {
     await handle.writeFile(body);
   } finally {
@@ -227,12 +225,12 @@ async function copyEntry(entry: Planned, where: { seed: string; venv: string }):
 /**
  * Copies every distribution installed in the seed's site-packages into the
  * new venv (which was created `--without-pip` and has none). Every RECORD is
- * read and every row placed before the first file is copied. Returns the
- * number of files copied. Throws SeedRefused, or a file system error, when
+ * read and every row placed before the first file is copied. Throws
+ * SeedRefused, or a file system error, when
  * anything is not as its RECORD says, once no copy is still under way; the
  * caller then removes the venv.
  */
-export async function copySeed(seed: string, venv: string): Promise<number> {
+export async function copySeed(seed: string, venv: string): Promise<void> {
   const siteRelative = await sitePackages(seed);
   const seedSite = join(seed, siteRelative);
   const site = join(venv, siteRelative);
@@ -256,5 +254,4 @@ export async function copySeed(seed: string, venv: string): Promise<number> {
     const failed = batch.find((result) => result.status === "rejected");
     if (failed) throw failed.reason;
   }
-  return planned.length;
 }
