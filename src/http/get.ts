@@ -197,10 +197,6 @@ async function readCapped(response: OkResponse, maxBytes: number, what: string):
   return Buffer.concat(chunks, total);
 }
 
-/**
- * nginx answers a refused or missing client certificate with HTTP 400 and a
- * page that says so; that is a certificate problem, not a feed problem.
- */
 /** The first `max` bytes or so of an answer's body, as latin1 text (the rest is not read). */
 export async function bodyPrefix(body: AsyncIterable<unknown>, max: number): Promise<string> {
   let text = "";
@@ -211,6 +207,10 @@ export async function bodyPrefix(body: AsyncIterable<unknown>, max: number): Pro
   return text.slice(0, max);
 }
 
+/**
+ * nginx answers a refused or missing client certificate with HTTP 400 and a
+ * page that says so; that is a certificate problem, not a feed problem.
+ */
 async function statusError(
   response: Dispatcher.ResponseData,
   url: string,

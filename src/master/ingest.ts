@@ -20,8 +20,7 @@ export const MAX_REPORT_BYTES = 64 * 1024;
 
 export interface IngestContext {
   identity: IdentityFrom;
-  /** null: mTLS itself; a list: behind these proxies. */
-  /** null: mTLS itself; "socket": behind a proxy on a unix socket. */
+  /** null: mTLS itself; a list: behind these proxies; "socket": behind a proxy on a unix socket. */
   trustedProxies: readonly string[] | "socket" | null;
   commit: GroupCommit;
   log: Logger;

@@ -201,3 +201,20 @@ export async function spawnReceiver(configFile: string): Promise<SpawnedReceiver
     },
   };
 }
+
+/** curl's argv posting `body` on the receiver's unix socket as nginx does, naming host `cn`. */
+export function curlOnSocket(socket: string, cn: string, body: string): string[] {
+  return [
+    "curl",
+    "-sS",
+    "--unix-socket",
+    socket,
+    "-H",
+    "X-Client-Verify: SUCCESS",
+    "-H",
+    `X-Client-Subject: CN=${cn}`,
+    "--data-binary",
+    body,
+    "http://localhost/reports",
+  ];
+}

@@ -12,7 +12,12 @@ import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import type { Database } from "../../src/master/store/database.js";
 import { makePki, type Pki } from "../helpers/pki.js";
-import { postReport, startTestReceiver, type TestReceiver } from "../helpers/receiver.js";
+import {
+  curlOnSocket,
+  postReport,
+  startTestReceiver,
+  type TestReceiver,
+} from "../helpers/receiver.js";
 import { hostReport } from "../helpers/reports.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -462,17 +467,7 @@ describe("receive, behind a proxy on a unix socket", () => {
           "--reuid=65534",
           "--regid=65534",
           "--clear-groups",
-          "curl",
-          "-sS",
-          "--unix-socket",
-          socket,
-          "-H",
-          "X-Client-Verify: SUCCESS",
-          "-H",
-          "X-Client-Subject: CN=worker-u",
-          "--data-binary",
-          JSON.stringify(other),
-          "http://localhost/reports",
+          ...curlOnSocket(socket, "worker-u", JSON.stringify(other)),
         ],
         { encoding: "utf8" },
       );

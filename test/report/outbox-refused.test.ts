@@ -1,7 +1,8 @@
 /**
  * A report the master will never take (400, 413) must not block the ones
  * after it: the host's outbox moves it to outbox/rejected/ with one warning
- * and goes on. Against the real receiver; a 503 still keeps everything.
+ * and goes on; nginx's own 400 (a client certificate it refuses) is not the
+ * receiver's and keeps the report. Against the real receiver.
  */
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync } from "node:fs";

@@ -1,4 +1,3 @@
-/** A store URL fit for a log line or an error message. */
 /** The URL without its password (in the user part or a `password` parameter), for messages and logs. */
 export function redactedUrl(url: string): string {
   try {

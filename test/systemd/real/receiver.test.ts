@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { REPO } from "../../helpers/cli.js";
 import { makePki, type Pki } from "../../helpers/pki.js";
-import { postReport } from "../../helpers/receiver.js";
+import { curlOnSocket, postReport } from "../../helpers/receiver.js";
 import { freePort } from "../../helpers/release.js";
 import { hostReport } from "../../helpers/reports.js";
 import { Machine, SYSTEMD_SKIP } from "../../helpers/systemd/machine.js";
@@ -161,20 +161,7 @@ describe("decnet-updater-receiver.service under a real systemd", { skip: SYSTEMD
       "root www-data 660",
     );
     const curl = (who: string[], report: string) =>
-      machine.exec([
-        ...who,
-        "curl",
-        "-sS",
-        "--unix-socket",
-        socket,
-        "-H",
-        "X-Client-Verify: SUCCESS",
-        "-H",
-        "X-Client-Subject: CN=worker-s",
-        "--data-binary",
-        report,
-        "http://localhost/reports",
-      ]);
+      machine.exec([...who, ...curlOnSocket(socket, "worker-s", report)]);
     const asNginx = await machine.until("the receiver on its socket", async () => {
       const run = await curl(
         ["setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups"],
