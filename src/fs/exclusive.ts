@@ -4,7 +4,6 @@
  * name (a file, or a symlink a local user planted to a file of root's
  * choosing), the open fails instead of writing through it.
  */
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -17,7 +16,12 @@ export function createExclusive(path: string, mode: number): Promise<FileHandle>
   return open(path, CREATE_FLAGS, mode);
 }
 
-/** A fresh, unguessable name beside `path` for its temp file: `.<name>.<12 hex>.<suffix>`. */
+/**
+ * A fresh, unguessable name beside `path` for its temp file: `.<name>.<12 hex>.<suffix>`.
+ * node:crypto is loaded here, on first use: `status` reads through this
+ * module and never writes (docs/performance.md, "Round three").
+ */
 export function tempNameBeside(path: string, suffix = "tmp"): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.${suffix}`);
+  const random = process.getBuiltinModule("node:crypto").randomBytes(6).toString("hex");
+  return join(dirname(path), `.${basename(path)}.${random}.${suffix}`);
 }

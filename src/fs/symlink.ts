@@ -2,13 +2,13 @@
  * Symlinks replaced with rename(2): a reader sees the old target or the new
  * one, never a missing link. Used for `current`, `venv` and the PATH link.
  */
-import { randomBytes } from "node:crypto";
 import { readlink, rename, rm, symlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { fsyncDir } from "./atomic.js";
+import { tempNameBeside } from "./exclusive.js";
 
 export async function pointSymlink(link: string, target: string): Promise<void> {
-  const temp = join(dirname(link), `.${basename(link)}.${randomBytes(6).toString("hex")}.tmp`);
+  const temp = tempNameBeside(link);
   await symlink(target, temp);
   try {
     await rename(temp, link);

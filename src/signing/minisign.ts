@@ -15,15 +15,26 @@
  * The global signature binds the trusted comment to the file's signature, so
  * a valid signature with an edited comment is refused too.
  */
-import { createHash, createPublicKey, verify as edVerify, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto"; // a type: erased, nothing is loaded
 import { UpdaterError } from "../errors.js";
+
+/**
+ * node:crypto once a signature is checked or a digest taken, not when a key
+ * is parsed: `status` validates the configuration, trusted keys included, and
+ * loading node:crypto with a KeyObject per key cost it about 5 ms of CPU
+ * (docs/performance.md, "Round three").
+ */
+function crypto(): typeof import("node:crypto") {
+  return process.getBuiltinModule("node:crypto");
+}
 
 export interface PublicKey {
   /** The 8 key-id bytes as they appear in signatures. */
   keyId: Buffer;
   /** minisign's display form: the id as a little-endian u64 in upper hex. */
   id: string;
-  key: KeyObject;
+  /** The 32 bytes of the Ed25519 public key. */
+  raw: Buffer;
 }
 
 export interface Signature {
@@ -65,11 +76,7 @@ export function parsePublicKey(text: string, source: string): PublicKey {
     throw new UpdaterError("E_KEY", `${source}: public key algorithm is not Ed25519 ("Ed")`);
   }
   const keyId = raw.subarray(2, 10);
-  const key = createPublicKey({
-    key: { kty: "OKP", crv: "Ed25519", x: raw.subarray(10).toString("base64url") },
-    format: "jwk",
-  });
-  return { keyId, id: displayKeyId(keyId), key };
+  return { keyId, id: displayKeyId(keyId), raw: raw.subarray(10) };
 }
 
 /** The base64 line of a minisign public key (what `feed.trusted_keys` may hold instead of a path). */
@@ -122,7 +129,15 @@ export function parseSignature(text: string): Signature {
 }
 
 export function blake2b512(data: Buffer): Buffer {
-  return createHash("blake2b512").update(data).digest();
+  return crypto().createHash("blake2b512").update(data).digest();
+}
+
+/** node:crypto's key for 32 raw Ed25519 public-key bytes. */
+export function edPublicKey(raw: Buffer): KeyObject {
+  return crypto().createPublicKey({
+    key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") },
+    format: "jwk",
+  });
 }
 
 /**
@@ -144,11 +159,13 @@ export function verifySignature(
     );
   }
   const message = sig.algorithm === "ED" ? blake2b512(data) : data;
-  if (!edVerify(null, message, key.key, sig.signature)) {
+  const keyObject = edPublicKey(key.raw);
+  const { verify: edVerify } = crypto();
+  if (!edVerify(null, message, keyObject, sig.signature)) {
     throw new UpdaterError("E_SIGNATURE", `signature does not verify with key ${key.id}`);
   }
   const comment = Buffer.from(sig.trustedComment, "utf8");
-  if (!edVerify(null, Buffer.concat([sig.signature, comment]), key.key, sig.globalSignature)) {
+  if (!edVerify(null, Buffer.concat([sig.signature, comment]), keyObject, sig.globalSignature)) {
     throw new UpdaterError(
       "E_SIGNATURE",
       `trusted comment signature does not verify with key ${key.id}`,

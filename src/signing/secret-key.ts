@@ -11,7 +11,6 @@
  */
 import {
   createPrivateKey,
-  createPublicKey,
   sign as edSign,
   generateKeyPairSync,
   type KeyObject,
@@ -77,14 +76,7 @@ export function formatSecretKey(sk: SecretKey): string {
 
 /** The public half, as `feed.trusted_keys` holds it: what `publish` verifies the feed with. */
 export function publicKeyOf(sk: SecretKey): PublicKey {
-  return {
-    keyId: sk.keyId,
-    id: sk.id,
-    key: createPublicKey({
-      key: { kty: "OKP", crv: "Ed25519", x: sk.publicKey.toString("base64url") },
-      format: "jwk",
-    }),
-  };
+  return { keyId: sk.keyId, id: sk.id, raw: sk.publicKey };
 }
 
 export function formatPublicKey(sk: SecretKey): string {
