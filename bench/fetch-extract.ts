@@ -11,16 +11,16 @@
  *
  * The floor under that peak, in the same run: node + undici streaming the
  * same tarball over the same mTLS to /dev/null (drivers/stream-devnull.mjs).
- * With `plainNode`, one more update is run as `node dist/src/cli/main.js`,
- * without the shebang's --max-semi-space-size=2: what a harness that starts
- * the program that way sees.
+ * Both run under Node's default flags: the program's shebang gives none
+ * (src/cli/main.ts), so `node dist/src/cli/main.js` and the shebang are the
+ * same process.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { killAgent } from "../test/helpers/e2e.js";
 import { MiB, median, runMeasured } from "./lib/measure.js";
 import { benchRelease } from "./lib/release-data.js";
-import { CLI, makeWorld, publish, runCli, writeBenchHost } from "./lib/world.js";
+import { makeWorld, publish, runCli, writeBenchHost } from "./lib/world.js";
 
 export interface FetchExtractResult {
   release: { mib: number; files: number; tarball_mib: number };
@@ -30,23 +30,15 @@ export interface FetchExtractResult {
   ratio: number;
   update_wall_ms: number;
   peak_rss_mib: number;
-  /** node + undici streaming the tarball to /dev/null, node's default flags. */
+  /** node + undici streaming the tarball to /dev/null: the target's baseline. */
   floor_rss_mib: number;
-  /** The same with --max-semi-space-size=2, the flag of our shebang: the target's baseline. */
-  floor_same_flags_rss_mib: number;
-  /** The update started as `node main.js` (no shebang flags), when asked for. */
-  plain_node_peak_rss_mib: number | null;
 }
 
 const STREAM = resolve(import.meta.dirname, "drivers/stream-devnull.mjs");
 
 const AGENT = { version: "2.0.0", sha: "2000000bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" };
 
-export async function benchFetchExtract(
-  mib: number,
-  runs: number,
-  plainNode = false,
-): Promise<FetchExtractResult> {
+export async function benchFetchExtract(mib: number, runs: number): Promise<FetchExtractResult> {
   const release = await benchRelease(`mixed-${mib}m`, mib * MiB, AGENT);
   const world = await makeWorld("du-bench-fx-");
   try {
@@ -58,18 +50,18 @@ export async function benchFetchExtract(
     const steps: Array<FetchExtractResult["ours_steps_ms"]> = [];
     let peakRss = 0;
     let floorRss = 0;
-    let floorSameFlagsRss = 0;
     let updateWall = 0;
     for (let run = 0; run < runs; run++) {
-      const streamed = async (...flags: string[]) => {
-        const argv = ["node", ...flags, STREAM, url, pki.ca, pki.client.cert, pki.client.key];
-        const result = await runMeasured(argv);
-        if (result.code !== 0) throw new Error(`stream-devnull: ${result.stderr}`);
-        return result.peakRss;
-      };
-      floorRss = Math.max(floorRss, await streamed());
-      // and with the flag our shebang gives the program, so the two differ only in what they do
-      floorSameFlagsRss = Math.max(floorSameFlagsRss, await streamed("--max-semi-space-size=2"));
+      const floor = await runMeasured([
+        "node",
+        STREAM,
+        url,
+        pki.ca,
+        pki.client.cert,
+        pki.client.key,
+      ]);
+      if (floor.code !== 0) throw new Error(`stream-devnull: ${floor.stderr}`);
+      floorRss = Math.max(floorRss, floor.peakRss);
       // baseline first, then ours, alternating, so drift on a shared machine hits both
       const out = join(world.root, `gnu-${run}`);
       await mkdir(join(out, "tree"), { recursive: true });
@@ -99,25 +91,6 @@ export async function benchFetchExtract(
       updateWall = result.wallMs;
       await rm(host.dir, { recursive: true, force: true });
     }
-    let plainPeak: number | null = null;
-    if (plainNode) {
-      const host = await writeBenchHost(world, "host-plain-node", {
-        limits: { max_download_bytes: 4 * 1024 * MiB, max_unpacked_bytes: 4 * 1024 * MiB },
-      });
-      const result = await runMeasured([
-        "node",
-        CLI,
-        "update",
-        "--json",
-        "--config",
-        host.configFile,
-      ]);
-      await killAgent(host.installDir);
-      if (!result.stdout.includes('"updated"'))
-        throw new Error(`plain node update: ${result.stderr}`);
-      plainPeak = result.peakRss / MiB;
-      await rm(host.dir, { recursive: true, force: true });
-    }
     const best = ours.indexOf(median(ours));
     return {
       release: {
@@ -132,8 +105,6 @@ export async function benchFetchExtract(
       update_wall_ms: Math.round(updateWall),
       peak_rss_mib: peakRss / MiB,
       floor_rss_mib: floorRss / MiB,
-      floor_same_flags_rss_mib: floorSameFlagsRss / MiB,
-      plain_node_peak_rss_mib: plainPeak,
     };
   } finally {
     await world.close();
@@ -143,7 +114,5 @@ export async function benchFetchExtract(
 if (process.argv[1]?.endsWith("fetch-extract.ts")) {
   const mib = Number(process.argv[2] ?? 256);
   const runs = Number(process.argv[3] ?? 1);
-  console.log(
-    JSON.stringify(await benchFetchExtract(mib, runs, process.argv[4] === "plain"), null, 2),
-  );
+  console.log(JSON.stringify(await benchFetchExtract(mib, runs), null, 2));
 }

@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 /**
  * The updater's own version, from the package.json above this file: one
  * level up from src/, two from dist/src/, three from the bundle's
- * dist/src/cli/main.js and four from its dist/src/cli/chunks/
- * (scripts/bundle.ts). Only a package.json named decnet-updater counts.
+ * dist/src/cli/main.js and four from the bundles in dist/src/cli/chunks/
+ * and dist/src/cli/fast/ (scripts/bundle.ts). Only a package.json named
+ * decnet-updater counts: dist/src/cli/package.json has no name.
  */
 function readVersion(): string {
   for (const relative of [

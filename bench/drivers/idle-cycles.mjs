@@ -12,8 +12,9 @@
  */
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
-import { commandContext } from "../../dist/src/cli/context.js";
+import { setFlagsFromString } from "node:v8";
 import { runUpdate } from "../../dist/src/cycle/run-update.js";
+import { commandContext } from "../../dist/src/host/command-context.js";
 import { createFeedClient } from "../../dist/src/host/deps.js";
 import { boundedGet } from "../../dist/src/http/get.js";
 
@@ -21,6 +22,8 @@ const [configFile, countText] = process.argv.slice(2);
 const count = Number(countText ?? 50);
 const devNull = new Writable({ write: (_chunk, _encoding, done) => done() });
 const context = await commandContext(configFile, devNull);
+// as `run` sets it once its modules are loaded (src/cli/v8-flags.ts; dist/src/cli/ holds bundles only)
+setFlagsFromString("--semi-space-growth-factor=1");
 
 /** Waits for the parent to read its counters (one line on stdin). */
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();

@@ -125,8 +125,8 @@ export async function writeBenchHost(
 
 /**
  * Runs the built CLI against a host's config, measuring wall time and peak
- * RSS. It is executed as hosts run it, through its shebang line, so it gets
- * the same Node flags.
+ * RSS. It is executed as hosts run it, through its shebang line (which
+ * gives Node no flag, src/cli/main.ts).
  */
 export function runCli(host: BenchHost, args: string[]): Promise<RunResult> {
   return runMeasured([CLI, ...args, "--config", host.configFile]);

@@ -20,18 +20,35 @@ type Listener = () => void;
 const HELD: readonly HeldSignal[] = ["SIGHUP", "SIGTERM", "SIGINT"];
 const HOLDING_COMMANDS: readonly string[] = ["run", "update"];
 
-const pending = new Set<HeldSignal>();
-const listeners = new Map<HeldSignal, Set<Listener>>();
-let holding = false;
+interface Held {
+  holding: boolean;
+  pending: Set<HeldSignal>;
+  listeners: Map<HeldSignal, Set<Listener>>;
+}
+
+/**
+ * One state per process, not per copy of this module: the bundle's main.js
+ * holds the signals and `update`'s own bundle (dist/src/cli/fast/) listens,
+ * each with its copy of this file (scripts/bundle.ts).
+ */
+const STATE = Symbol.for("decnet-updater.held-signals");
+
+function held(): Held {
+  const owner = process as unknown as Record<symbol, Held | undefined>;
+  owner[STATE] ??= { holding: false, pending: new Set(), listeners: new Map() };
+  return owner[STATE];
+}
 
 /** Installs the process's handlers for `command` if it is one that handles signals. */
 export function holdSignals(command: string | undefined): void {
-  if (holding || command === undefined || !HOLDING_COMMANDS.includes(command)) return;
-  holding = true;
+  const state = held();
+  if (state.holding || command === undefined || !HOLDING_COMMANDS.includes(command)) return;
+  state.holding = true;
   for (const name of HELD) process.on(name, () => deliver(name));
 }
 
 function deliver(name: HeldSignal): void {
+  const { listeners, pending } = held();
   const current = listeners.get(name);
   if (!current || current.size === 0) {
     pending.add(name);
@@ -43,6 +60,7 @@ function deliver(name: HeldSignal): void {
 /** The held signals, for the command to listen on instead of `process`. */
 export const heldSignals: SignalSource = {
   on(name, listener) {
+    const { listeners, pending } = held();
     const current = listeners.get(name) ?? new Set<Listener>();
     current.add(listener);
     listeners.set(name, current);
@@ -50,6 +68,6 @@ export const heldSignals: SignalSource = {
     if (pending.delete(name)) setImmediate(listener);
   },
   off(name, listener) {
-    listeners.get(name)?.delete(listener);
+    held().listeners.get(name)?.delete(listener);
   },
 };

@@ -1,6 +1,6 @@
 /** --json discipline: exactly one JSON object on stdout, nothing else there. */
 import { codeOf, oneLine } from "../errors.js";
-import { exitCodeForError } from "./exit-codes.js";
+import { EXIT, exitCodeForError } from "./exit-codes.js";
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -25,6 +25,23 @@ export const CONFIG_OPTION = [
   "--config <file>",
   "configuration file (default $DECNET_UPDATER_CONFIG or /etc/decnet/updater.toml)",
 ] as const;
+
+/** A value option as an action gets it (commander gives `true` to none of ours). */
+export function stringOption(value: string | true | undefined): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/** The --json option of the commands that can answer in one JSON object. */
+export const JSON_OPTION = ["--json", "print one JSON object on stdout"] as const;
+
+/**
+ * What a command let escape: one line on stderr, exit 1. main.ts and
+ * program.ts end this way, with or without commander.
+ */
+export function failUncaught(error: unknown): void {
+  printError(error);
+  process.exitCode = EXIT.error;
+}
 
 /**
  * A command failed before it had a result: with --json one object carrying

@@ -1,11 +1,13 @@
 /**
  * decnet-updater's command line: argv -> command -> exit code (SPEC section 7).
  * Usage errors exit 64; every other outcome is set by the command itself.
- * Loaded by main.ts once the signals are held.
+ * Loaded by main.ts once the signals are held, for every command line
+ * main.ts does not run itself (main.ts, simple-argv.ts).
  */
 import { Command, CommanderError } from "commander";
 import { UPDATER_VERSION } from "../version.js";
-import { registerCheck } from "./commands/check.js";
+import { registerCommand } from "./command-spec.js";
+import { checkCommand } from "./commands/check.js";
 import { registerClear } from "./commands/clear.js";
 import { registerFleet } from "./commands/fleet.js";
 import { registerKeygen } from "./commands/keygen.js";
@@ -15,10 +17,10 @@ import { registerReceive } from "./commands/receive.js";
 import { registerRollback } from "./commands/rollback.js";
 import { registerRollout } from "./commands/rollout.js";
 import { registerRun } from "./commands/run.js";
-import { registerStatus } from "./commands/status.js";
-import { registerUpdate } from "./commands/update.js";
+import { statusCommand } from "./commands/status.js";
+import { updateCommand } from "./commands/update.js";
 import { EXIT } from "./exit-codes.js";
-import { printError } from "./output.js";
+import { failUncaught } from "./output.js";
 
 export function buildProgram(): Command {
   const program = new Command("decnet-updater")
@@ -30,11 +32,11 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .exitOverride();
   registerRun(program);
-  registerCheck(program);
-  registerUpdate(program);
+  registerCommand(program, checkCommand);
+  registerCommand(program, updateCommand);
   registerPlan(program);
   registerRollback(program);
-  registerStatus(program);
+  registerCommand(program, statusCommand);
   registerClear(program);
   registerKeygen(program);
   registerPublish(program);
@@ -47,9 +49,6 @@ export function buildProgram(): Command {
 }
 
 async function main(argv: string[]): Promise<void> {
-  // Nothing this program (or pip under it) creates as root may be writable by
-  // group or others, whatever umask it was started with (docs/security.md).
-  process.umask(process.umask() | 0o022);
   const program = buildProgram();
   try {
     if (argv.length <= 2) {
@@ -66,8 +65,7 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = clean ? EXIT.ok : EXIT.usage;
       return;
     }
-    printError(error);
-    process.exitCode = EXIT.error;
+    failUncaught(error);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The ports every command gets from the composition root (src/cli/context.ts),
+ * The ports every command gets from the composition root (src/host/command-context.ts),
  * and the pipeline's own ports built from them: mTLS clients for the feed and
  * the probe, the restart mode, systemctl, failpoints.
  */

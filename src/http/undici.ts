@@ -1,22 +1,20 @@
 /**
  * The part of undici this program uses (Agent, buildConnector, request),
- * loaded from undici's own files instead of its index: the index also
+ * imported from undici's own files instead of its index: the index also
  * loads fetch, WebSocket, the HTTP cache, the proxies and the mocks (111
- * modules; about 100 ms of CPU at every `update`'s start). undici is pinned
- * (package.json), and test/http/undici-parts.test.ts checks these files
- * are still the index's.
+ * modules; about 100 ms of CPU at every `update`'s start). As imports, not
+ * require(), so the bundle carries them (scripts/bundle.ts): a 304 `update`
+ * then reads no file of node_modules. undici is pinned (package.json), and
+ * test/http/undici-parts.test.ts checks these files are still the index's.
  */
-import { createRequire } from "node:module";
 import type * as Undici from "undici";
+import apiRequest from "undici/lib/api/api-request.js";
+import connector from "undici/lib/core/connect.js";
+import AgentClass from "undici/lib/dispatcher/agent.js";
 
-const load = createRequire(import.meta.url);
-
-export const Agent = load("undici/lib/dispatcher/agent") as typeof Undici.Agent;
+export const Agent = AgentClass;
 export type Agent = Undici.Agent;
-export const buildConnector = load("undici/lib/core/connect") as typeof Undici.buildConnector;
-const api = load("undici/lib/api") as {
-  request: (this: Undici.Dispatcher, options: object) => Promise<Undici.Dispatcher.ResponseData>;
-};
+export const buildConnector = connector;
 
 /**
  * undici's `request(url, options)`, as the index wraps it, for an absolute
@@ -32,7 +30,7 @@ export function request(
 ): Promise<Undici.Dispatcher.ResponseData> {
   const { dispatcher, ...rest } = options;
   const parsed = new URL(url);
-  return api.request.call(dispatcher, {
+  return apiRequest.call(dispatcher, {
     ...rest,
     origin: parsed.origin,
     path: parsed.search ? `${parsed.pathname}${parsed.search}` : parsed.pathname,

@@ -51,6 +51,11 @@ test("release:pack makes a release the updater accepts and that runs with no reg
     "launcher/decnet-updater-launch",
     "config/updater.example.toml",
     "package-lock.json",
+    "dist/src/cli/package.json",
+    "dist/src/cli/chunks/program.mjs",
+    "dist/src/cli/fast/update.cjs",
+    "dist/src/cli/fast/check.cjs",
+    "dist/src/cli/fast/status.cjs",
   ])
     assert.ok(existsSync(join(slot, path)), `${path} is in the release`);
   for (const path of [
@@ -62,6 +67,9 @@ test("release:pack makes a release the updater accepts and that runs with no reg
     "node_modules/better-sqlite3",
     "node_modules/pg",
     "dist/src/master",
+    // tsc's modules of cli/ were the bundles' input only
+    "dist/src/cli/program.js",
+    "dist/src/cli/commands",
   ])
     assert.ok(!existsSync(join(slot, path)), `${path} is not in the release`);
   const native = spawnSync("find", [slot, "-name", "*.node"], { encoding: "utf8" });
@@ -70,28 +78,31 @@ test("release:pack makes a release the updater accepts and that runs with no reg
   // run from elsewhere, with npm's registry unreachable: everything comes from the slot
   const env = { PATH: process.env.PATH, npm_config_registry: "http://127.0.0.1:9/" };
   const main = join(slot, "dist/src/cli/main.js");
-  const version = spawnSync(process.execPath, [main, "--version"], {
-    cwd: root,
-    env,
-    encoding: "utf8",
-  });
+  const runSlot = (...args: string[]) =>
+    spawnSync(process.execPath, [main, ...args], { cwd: root, env, encoding: "utf8" });
+  const version = runSlot("--version");
   assert.equal(version.status, 0, version.stderr);
   assert.equal(version.stdout.trim(), UPDATER_VERSION);
   // `check` loads undici, zod and the configuration code before it finds no config file
   const missing = join(root, "nowhere.toml");
-  const check = spawnSync(process.execPath, [main, "check", "--config", missing], {
-    cwd: root,
-    env,
-    encoding: "utf8",
-  });
+  const check = runSlot("check", "--config", missing);
   assert.equal(check.status, 1, check.stderr);
   assert.match(check.stderr, new RegExp(`^decnet-updater: config ${missing}: `));
+  // `update` and `status` from their own bundles (plain lines), and through commander (help)
+  for (const command of ["update", "status"]) {
+    const run = runSlot(command, "--json", "--config", missing);
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stdout, /"code":"E_CONFIG"/, command);
+    const help = runSlot(command, "--help");
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(
+      help.stdout,
+      new RegExp(`^Usage: decnet-updater ${command} \\[options\\]`),
+      command,
+    );
+  }
   // the master's commands say in one line that this is a host's release
-  const fleet = spawnSync(process.execPath, [main, "fleet", "--config", missing], {
-    cwd: root,
-    env,
-    encoding: "utf8",
-  });
+  const fleet = runSlot("fleet", "--config", missing);
   assert.equal(fleet.status, 64, fleet.stderr);
   assert.equal(
     fleet.stderr,

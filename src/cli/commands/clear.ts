@@ -13,7 +13,7 @@ export function registerClear(program: Command): void {
     .option(...CONFIG_OPTION)
     .option("--state", "start from an empty state.json (accepts any manifest serial again)")
     .action(async (sha: string | undefined, options: { config?: string; state?: boolean }) => {
-      const { commandContext } = await import("../context.js");
+      const { commandContext } = await import("../../host/command-context.js");
       const { runClear } = await import("../../agent/clear.js");
       try {
         if (Boolean(sha) === Boolean(options.state)) {

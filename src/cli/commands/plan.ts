@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { Plan, UnitPlan } from "../../agent/plan.js";
-import { CONFIG_OPTION, failCommand, printJson, printLine } from "../output.js";
+import { CONFIG_OPTION, failCommand, JSON_OPTION, printJson, printLine } from "../output.js";
 
 const refText = (r: { sha: string; version: string | null } | null) =>
   r ? `${r.version ?? "?"} (${r.sha.slice(0, 12)})` : "none";
@@ -68,13 +68,13 @@ export function registerPlan(program: Command): void {
       "what the next cycle would decide and why, changing nothing (fetches the manifest, and the release into a temp folder for unit diffs)",
     )
     .option(...CONFIG_OPTION)
-    .option("--json", "print one JSON object on stdout")
+    .option(...JSON_OPTION)
     .addHelpText(
       "after",
       "\nExit codes: 0 the plan was made; 1 it could not be (no manifest to decide from); 64 usage.",
     )
     .action(async (options: { config?: string; json?: boolean }) => {
-      const { commandContext } = await import("../context.js");
+      const { commandContext } = await import("../../host/command-context.js");
       const { runPlan } = await import("../../agent/plan.js");
       try {
         const context = await commandContext(options.config);

@@ -1,19 +1,26 @@
 import type { Command } from "commander";
-import { CONFIG_OPTION, failCommand, printJson, printLine, shortRef } from "../output.js";
+import {
+  CONFIG_OPTION,
+  failCommand,
+  JSON_OPTION,
+  printJson,
+  printLine,
+  shortRef,
+} from "../output.js";
 
 export function registerRollback(program: Command): void {
   program
     .command("rollback")
     .description("swap to the previous release, flip venv, restore its units, restart, probe")
     .option(...CONFIG_OPTION)
-    .option("--json", "print one JSON object on stdout")
+    .option(...JSON_OPTION)
     .option("--force", "roll back even to a release marked failed on this host")
     .addHelpText(
       "after",
       "\nExit codes: 0 rolled back and healthy; 1 nothing to roll back to (or it is marked failed); 3 the previous release is not healthy; 64 usage.",
     )
     .action(async (options: { config?: string; json?: boolean; force?: boolean }) => {
-      const { commandContext } = await import("../context.js");
+      const { commandContext } = await import("../../host/command-context.js");
       const { runRollback } = await import("../../agent/rollback.js");
       try {
         const context = await commandContext(options.config);

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
+import { configPath } from "../../host/command-context.js";
 import type { AgentEnv } from "../../host/deps.js";
-import { configPath } from "../context.js";
 import { exitCodeForError } from "../exit-codes.js";
 import { heldSignals } from "../held-signals.js";
 import { CONFIG_OPTION, printError } from "../output.js";
+import { keepYoungGenerationSmall } from "../v8-flags.js";
 
 export function registerRun(program: Command): void {
   program
@@ -16,12 +17,13 @@ export function registerRun(program: Command): void {
     )
     .action(async (options: { config?: string }) => {
       const { loadConfig } = await import("../../config/load.js");
-      const { commandContext } = await import("../context.js");
+      const { commandContext } = await import("../../host/command-context.js");
       const { runDaemon, EXIT_RESTART } = await import("../../daemon/run.js");
       let code: number;
       let env: AgentEnv = {};
       try {
         const context = await commandContext(options.config, process.stdout);
+        keepYoungGenerationSmall();
         env = context.env;
         code = await runDaemon({
           config: context.config,

@@ -1,9 +1,10 @@
-import type { Command } from "commander";
 import type { StatusResult } from "../../cycle/status.js";
 import { codeOf, oneLine } from "../../errors.js";
-import { configPath } from "../context.js";
+import { configPath } from "../../host/command-context.js";
+import type { CommandSpec } from "../command-spec.js";
 import { exitCodeForError } from "../exit-codes.js";
-import { CONFIG_OPTION, printError, printJson, printLine } from "../output.js";
+import { STATUS_OPTIONS } from "../fast-options.js";
+import { printError, printJson, printLine, stringOption } from "../output.js";
 
 function slotLine(name: string, slot: StatusResult["active"]): string {
   if (!slot) return `${name}: none`;
@@ -72,27 +73,25 @@ function human(status: StatusResult): string[] {
   ];
 }
 
-export function registerStatus(program: Command): void {
-  program
-    .command("status")
-    .description("slots, pin, last check and result, failed releases, pending reports (no network)")
-    .option(...CONFIG_OPTION)
-    .option("--json", "print one JSON object on stdout")
-    .action(async (options: { config?: string; json?: boolean }) => {
-      const { loadConfig } = await import("../../config/load.js");
-      const { runStatus } = await import("../../cycle/status.js");
-      try {
-        const status = await runStatus(await loadConfig(configPath(options.config)));
-        if (options.json) printJson(status);
-        else for (const line of human(status)) printLine(line);
-      } catch (error) {
-        if (options.json)
-          printJson({
-            error: oneLine(error),
-            code: codeOf(error),
-          });
-        else printError(error);
-        process.exitCode = exitCodeForError(error);
-      }
-    });
-}
+export const statusCommand: CommandSpec = {
+  name: "status",
+  description: "slots, pin, last check and result, failed releases, pending reports (no network)",
+  options: STATUS_OPTIONS,
+  async action(options) {
+    const { loadConfig } = await import("../../config/load.js");
+    const { runStatus } = await import("../../cycle/status.js");
+    try {
+      const status = await runStatus(await loadConfig(configPath(stringOption(options.config))));
+      if (options.json) printJson(status);
+      else for (const line of human(status)) printLine(line);
+    } catch (error) {
+      if (options.json)
+        printJson({
+          error: oneLine(error),
+          code: codeOf(error),
+        });
+      else printError(error);
+      process.exitCode = exitCodeForError(error);
+    }
+  },
+};

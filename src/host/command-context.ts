@@ -2,7 +2,10 @@
  * What every command that reads the configuration needs: the config file's
  * path (--config, else $DECNET_UPDATER_CONFIG, else the default), the loaded
  * config, a logger on stderr (stdout belongs to --json), and the clock.
- * This is the one place that reads process.env.
+ * This is the one place that reads process.env: the commands' composition
+ * root. It sits in host/, not cli/, because the benchmarks load it from
+ * dist/ as tsc wrote it, and dist/src/cli/ holds the bundles alone
+ * (scripts/bundle.ts).
  *
  * Modules are loaded when a command needs them, not at start: `status` and
  * `--version` must not pay for undici, execa and pino (docs/performance.md).
@@ -10,7 +13,7 @@
 
 import { DEFAULT_CONFIG_PATH } from "../config/default-path.js";
 import type { Config } from "../config/types.js";
-import type { AgentDeps } from "../host/deps.js";
+import type { AgentDeps } from "./deps.js";
 
 export interface CommandContext extends AgentDeps {
   config: Config;
