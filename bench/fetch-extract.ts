@@ -11,9 +11,10 @@
  *
  * The floor under that peak, in the same run: node + undici streaming the
  * same tarball over the same mTLS to /dev/null (drivers/stream-devnull.mjs).
- * Both run under Node's default flags: the program's shebang gives none
- * (src/cli/main.ts), so `node dist/src/cli/main.js` and the shebang are the
- * same process.
+ * Both start under Node's default flags (the program's shebang gives none,
+ * src/cli/main.ts) and set the young generation's growth factor as
+ * `update` does once loaded (src/cli/v8-flags.ts), so they differ only in
+ * what they do.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";

@@ -24,8 +24,9 @@
  *   rollout): a host's release does not carry them (release-pack.ts), and
  *   those commands then say so in one line;
  * - the master's database drivers (better-sqlite3 is a native module);
- * - what the code itself loads with createRequire (undici's parts,
- *   pino-pretty, and semver and node-cron for rare config keys).
+ * - what the code itself loads with createRequire (pino-pretty, and
+ *   semver and node-cron for rare config keys). undici's parts are
+ *   imported (src/http/undici.ts), so they are bundled.
  *
  * dist/src/cli/ then holds the bundles alone: tsc's modules there were
  * their input, and would now read as CommonJS. The other modules of dist/
@@ -34,8 +35,9 @@
  *
  *   tsx scripts/bundle.ts [DIST_DIR]   (npm run build runs it on dist/)
  */
-import { chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { Script } from "node:vm";
 import { type BuildOptions, build, type Metafile, type Plugin } from "esbuild";
 
 const REPO = resolve(import.meta.dirname, "..");
@@ -142,7 +144,7 @@ function checkMasterImports(distDir: string, distSrc: string, metafile: Metafile
 }
 
 /**
- * A banner declares `require` or `__fileUrl` at the top of every output: a
+ * The split bundle's banner declares `require` at the top of every chunk: a
  * module of its own declaring one there too would be a SyntaxError, and a
  * lazily loaded chunk would show it only when used.
  */
@@ -154,6 +156,23 @@ async function checkBanner(distDir: string, metafile: Metafile, name: string): P
       throw new Error(
         `bundle: ${file} declares a top-level ${name} of its own besides the banner's`,
       );
+  }
+}
+
+/**
+ * A CommonJS output compiles (compiled only, not run): its banner declares
+ * `__fileUrl` at its top, a module of its own declaring one there too would
+ * be a SyntaxError at the first start, and the minified code has no line
+ * starts for checkBanner to read.
+ */
+async function checkCompiles(distDir: string, metafile: Metafile): Promise<void> {
+  for (const file of Object.keys(metafile.outputs)) {
+    const code = await readFile(resolve(distDir, file), "utf8");
+    try {
+      new Script(code.replace(/^#!.*/, ""), { filename: file });
+    } catch (error) {
+      throw new Error(`bundle: ${file} does not compile: ${(error as Error).message}`);
+    }
   }
 }
 
@@ -196,12 +215,18 @@ async function buildCommonJs(
     const master = Object.keys(output.inputs).find((input) => input.startsWith("src/master/"));
     if (master) throw new Error(`bundle: ${file} carries ${master}, a master module`);
   }
-  await checkBanner(distDir, metafile, "__fileUrl");
+  await checkCompiles(distDir, metafile);
 }
 
 export async function bundleProgram(distDir: string): Promise<void> {
   const distSrc = join(distDir, "src");
   const cliDir = join(distSrc, "cli");
+  // tsc's output is the input: on a dist/ bundled already, stop before removing what runs
+  await access(join(cliDir, "program.js")).catch(() => {
+    throw new Error(
+      `bundle: ${join(cliDir, "program.js")} is missing: run tsc first (npm run build)`,
+    );
+  });
   // outputs of an earlier build would stay beside the new ones (chunks are named by hashes)
   for (const old of ["chunks", "fast", "package.json"])
     await rm(join(cliDir, old), { recursive: true, force: true });

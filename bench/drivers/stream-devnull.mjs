@@ -6,7 +6,12 @@
  */
 import { createWriteStream, readFileSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
+import { setFlagsFromString } from "node:v8";
 import { Agent, request } from "undici";
+
+// as `update` sets it once its modules are loaded (src/cli/v8-flags.ts): the floor and the update
+// then differ only in what they do
+setFlagsFromString("--semi-space-growth-factor=1");
 
 const [url, ca, cert, key] = process.argv.slice(2);
 const agent = new Agent({

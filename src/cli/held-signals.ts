@@ -10,7 +10,8 @@
  * Only `run` and `update` hold signals: they are the commands that stop
  * cleanly (an update gives up before rotation, or finishes after it). Every
  * other command keeps Node's defaults, so Ctrl-C ends a `status` at once.
- * It imports nothing at run time: no module is loaded before the handlers are in place.
+ * It imports nothing at run time, and main.ts calls it before any command's
+ * code is loaded (what main.js runs first is its own few small modules).
  */
 import type { SignalSource } from "../daemon/run.js"; // a type: erased, nothing is loaded
 

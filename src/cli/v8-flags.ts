@@ -2,8 +2,9 @@
  * V8 flags, set at run time once a command's modules are loaded and before
  * its work starts. Not on the command line: any V8 flag changes the hash
  * Node checks its built-in code cache against, and every built-in module
- * loaded after it (tls, http2, crypto...) is compiled from source, about
- * 20 ms of CPU when set at start and nothing once they are loaded
+ * loaded after it (tls, http2, crypto...) is compiled from source: about
+ * 20 ms of CPU when set at start; once a command's modules are loaded,
+ * only what loads later pays (the install path's few, a few ms)
  * (docs/performance.md, "Round three").
  */
 import { setFlagsFromString } from "node:v8";
@@ -21,9 +22,9 @@ export function compileWasmWithLiftoffOnly(): void {
 
 /**
  * The young generation stays at its first 1 MiB semi-space instead of
- * growing to V8's 16 MiB while a release streams through (`update`, `run`):
- * an update's peak RSS then stays flat from a 32 MiB release to 1 GiB, and
- * 25 MiB lower. V8 reads the growth factor each time it would grow the
+ * growing to V8's 16 MiB while a release streams through (`update`, `run`,
+ * `plan`): an update's peak RSS then stays flat, 88-100 MiB from a 32 MiB
+ * release to a 256 MiB one, where it grew to 120 MiB without. V8 reads the growth factor each time it would grow the
  * space, so it works set at run time, where `--max-semi-space-size` (read
  * once, at start) does not.
  */

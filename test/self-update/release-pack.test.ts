@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -67,11 +67,20 @@ test("release:pack makes a release the updater accepts and that runs with no reg
     "node_modules/better-sqlite3",
     "node_modules/pg",
     "dist/src/master",
-    // tsc's modules of cli/ were the bundles' input only
-    "dist/src/cli/program.js",
-    "dist/src/cli/commands",
   ])
     assert.ok(!existsSync(join(slot, path)), `${path} is not in the release`);
+  // the bundles alone: tsc's modules of cli/ were their input, and would read as CommonJS there
+  assert.deepEqual((await readdir(join(slot, "dist/src/cli"))).sort(), [
+    "chunks",
+    "fast",
+    "main.js",
+    "package.json",
+  ]);
+  assert.deepEqual((await readdir(join(slot, "dist/src/cli/fast"))).sort(), [
+    "check.cjs",
+    "status.cjs",
+    "update.cjs",
+  ]);
   const native = spawnSync("find", [slot, "-name", "*.node"], { encoding: "utf8" });
   assert.equal(native.stdout, "", "no compiled add-on in a host's release");
 
