@@ -10,7 +10,7 @@
 import { setFlagsFromString } from "node:v8";
 
 /**
- * One cycle, then exit (`update`, `check`): undici's HTTP parser
+ * One cycle, then exit (`update`, `check`, `plan`): undici's HTTP parser
  * (WebAssembly) is compiled by Liftoff alone. V8 also compiles it with
  * TurboFan in the background and the exit waits for that (about 250 ms of
  * CPU). The daemon (`run`) keeps TurboFan: it parses for hours. Only where

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { Plan, UnitPlan } from "../../agent/plan.js";
 import { CONFIG_OPTION, failCommand, JSON_OPTION, printJson, printLine } from "../output.js";
-import { keepYoungGenerationSmall } from "../v8-flags.js";
+import { compileWasmWithLiftoffOnly, keepYoungGenerationSmall } from "../v8-flags.js";
 
 const refText = (r: { sha: string; version: string | null } | null) =>
   r ? `${r.version ?? "?"} (${r.sha.slice(0, 12)})` : "none";
@@ -79,6 +79,7 @@ export function registerPlan(program: Command): void {
       const { runPlan } = await import("../../agent/plan.js");
       try {
         const context = await commandContext(options.config);
+        compileWasmWithLiftoffOnly(); // one run, then exit, as update and check
         keepYoungGenerationSmall(); // it downloads the release for its unit diffs
         const plan = await runPlan(context.config, context);
         if (options.json) printJson(plan);
