@@ -16,6 +16,11 @@ export type OptionSpec = readonly [flags: string, description: string];
 /** What commander hands an action: camelCased long names, `true` for a flag, the text for a value. */
 export type ParsedOptions = Record<string, string | true | undefined>;
 
+/** A value option as an action gets it (a flag's `true` is no value). */
+export function stringOption(value: string | true | undefined): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
 export interface CommandSpec {
   name: string;
   description: string;

@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 /**
- * The program's entry. No V8 flag on the line above: any flag changes the
- * hash Node checks its built-in code cache against, and every built-in
- * module is then compiled from source, about 20 ms of CPU at each start
- * (docs/performance.md, "Round three").
+ * The program's entry. No V8 flag on the line above: the flags the program
+ * wants are set at run time, once a command's modules are loaded (v8-flags.ts
+ * says why).
  *
  * Its first act is to hold the signals the daemon and `update` handle
  * (held-signals.ts): only then is any command's code loaded (what comes
@@ -15,8 +14,8 @@
  * No top-level await: the bundle builds this file as CommonJS
  * (scripts/bundle.ts).
  */
-import type { CommandSpec, OptionSpec } from "./command-spec.js"; // types: erased, nothing is loaded
-import { CHECK_OPTIONS, STATUS_OPTIONS, UPDATE_OPTIONS } from "./fast-options.js";
+import type { CommandSpec } from "./command-spec.js"; // a type: erased, nothing is loaded
+import { FAST_COMMAND_OPTIONS, type FastCommand } from "./fast-options.js";
 import { holdSignals } from "./held-signals.js";
 import { failUncaught } from "./output.js";
 import { simpleOptions } from "./simple-argv.js";
@@ -28,27 +27,16 @@ if (process.argv[2] !== "run")
     if (error.code !== "EPIPE") throw error;
   });
 
-/**
- * The commands worth a way around commander (a timer runs `update` every
- * few minutes): their options, read before any of their code is loaded.
- */
-const SIMPLE_COMMANDS: Record<
-  string,
-  { options: readonly OptionSpec[]; load: () => Promise<CommandSpec> }
-> = {
-  update: {
-    options: UPDATE_OPTIONS,
-    load: async () => (await import("./commands/update.js")).updateCommand,
-  },
-  check: {
-    options: CHECK_OPTIONS,
-    load: async () => (await import("./commands/check.js")).checkCommand,
-  },
-  status: {
-    options: STATUS_OPTIONS,
-    load: async () => (await import("./commands/status.js")).statusCommand,
-  },
+/** How to load each command main.ts can run without commander (a timer runs `update` every few minutes). */
+const FAST_COMMANDS: Record<FastCommand, () => Promise<CommandSpec>> = {
+  update: async () => (await import("./commands/update.js")).updateCommand,
+  check: async () => (await import("./commands/check.js")).checkCommand,
+  status: async () => (await import("./commands/status.js")).statusCommand,
 };
+
+function isFastCommand(command: string | undefined): command is FastCommand {
+  return command !== undefined && Object.hasOwn(FAST_COMMANDS, command);
+}
 
 async function main(command: string | undefined, args: string[]): Promise<void> {
   if (command === "--version" && args.length === 0) {
@@ -61,14 +49,12 @@ async function main(command: string | undefined, args: string[]): Promise<void> 
   // Nothing this program (or pip under it) creates as root may be writable by
   // group or others, whatever umask it was started with (docs/security.md).
   process.umask(process.umask() | 0o022);
-  const simple =
-    command !== undefined && Object.hasOwn(SIMPLE_COMMANDS, command)
-      ? SIMPLE_COMMANDS[command]
-      : undefined;
-  const options = simple ? simpleOptions(args, simple.options) : null;
-  if (simple && options) {
-    await (await simple.load()).action(options);
-    return;
+  if (isFastCommand(command)) {
+    const options = simpleOptions(args, FAST_COMMAND_OPTIONS[command]);
+    if (options) {
+      await (await FAST_COMMANDS[command]()).action(options);
+      return;
+    }
   }
   await import("./program.js");
 }

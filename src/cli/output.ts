@@ -26,11 +26,6 @@ export const CONFIG_OPTION = [
   "configuration file (default $DECNET_UPDATER_CONFIG or /etc/decnet/updater.toml)",
 ] as const;
 
-/** A value option as an action gets it (commander gives `true` to none of ours). */
-export function stringOption(value: string | true | undefined): string | undefined {
-  return typeof value === "string" ? value : undefined;
-}
-
 /** The --json option of the commands that can answer in one JSON object. */
 export const JSON_OPTION = ["--json", "print one JSON object on stdout"] as const;
 

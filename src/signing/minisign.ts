@@ -133,7 +133,7 @@ export function blake2b512(data: Buffer): Buffer {
 }
 
 /** node:crypto's key for 32 raw Ed25519 public-key bytes. */
-export function edPublicKey(raw: Buffer): KeyObject {
+function edPublicKey(raw: Buffer): KeyObject {
   return crypto().createPublicKey({
     key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") },
     format: "jwk",

@@ -1,13 +1,13 @@
-import type { CommandSpec } from "../command-spec.js";
+import { type CommandSpec, stringOption } from "../command-spec.js";
 import { EXIT } from "../exit-codes.js";
-import { CHECK_OPTIONS } from "../fast-options.js";
-import { failCommand, printJson, printLine, shortRef, stringOption } from "../output.js";
+import { FAST_COMMAND_OPTIONS } from "../fast-options.js";
+import { failCommand, printJson, printLine, shortRef } from "../output.js";
 import { compileWasmWithLiftoffOnly } from "../v8-flags.js";
 
 export const checkCommand: CommandSpec = {
   name: "check",
   description: "fetch and verify the manifest, decide; changes nothing installed",
-  options: CHECK_OPTIONS,
+  options: FAST_COMMAND_OPTIONS.check,
   helpAfter:
     "\nExit codes: 0 up to date, held or skipped; 100 update available; 1 error; 64 usage.",
   async action(options) {

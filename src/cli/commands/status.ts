@@ -1,10 +1,10 @@
 import type { StatusResult } from "../../cycle/status.js";
 import { codeOf, oneLine } from "../../errors.js";
 import { configPath } from "../../host/command-context.js";
-import type { CommandSpec } from "../command-spec.js";
+import { type CommandSpec, stringOption } from "../command-spec.js";
 import { exitCodeForError } from "../exit-codes.js";
-import { STATUS_OPTIONS } from "../fast-options.js";
-import { printError, printJson, printLine, stringOption } from "../output.js";
+import { FAST_COMMAND_OPTIONS } from "../fast-options.js";
+import { printError, printJson, printLine } from "../output.js";
 
 function slotLine(name: string, slot: StatusResult["active"]): string {
   if (!slot) return `${name}: none`;
@@ -76,7 +76,7 @@ function human(status: StatusResult): string[] {
 export const statusCommand: CommandSpec = {
   name: "status",
   description: "slots, pin, last check and result, failed releases, pending reports (no network)",
-  options: STATUS_OPTIONS,
+  options: FAST_COMMAND_OPTIONS.status,
   async action(options) {
     const { loadConfig } = await import("../../config/load.js");
     const { runStatus } = await import("../../cycle/status.js");

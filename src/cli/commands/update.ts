@@ -1,13 +1,13 @@
-import type { CommandSpec } from "../command-spec.js";
-import { UPDATE_OPTIONS } from "../fast-options.js";
+import { type CommandSpec, stringOption } from "../command-spec.js";
+import { FAST_COMMAND_OPTIONS } from "../fast-options.js";
 import { heldSignals } from "../held-signals.js";
-import { failCommand, printJson, printLine, shortRef, stringOption } from "../output.js";
+import { failCommand, printJson, printLine, shortRef } from "../output.js";
 import { compileWasmWithLiftoffOnly, keepYoungGenerationSmall } from "../v8-flags.js";
 
 export const updateCommand: CommandSpec = {
   name: "update",
   description: "one full cycle now: fetch, verify, install, restart, probe, roll back on failure",
-  options: UPDATE_OPTIONS,
+  options: FAST_COMMAND_OPTIONS.update,
   helpAfter:
     "\nSignals: SIGTERM/SIGINT before rotation abandon the update (nothing changed, exit 75); after it the update finishes.\nExit codes: 0 updated, up to date or held; 1 failed, nothing changed; 2 rolled back, previous release healthy;\n3 rollback failed, the host needs an operator; 64 usage; 75 another instance holds the lock, or the update was\ninterrupted (a stop before rotation; a shutdown after it, which the next start finishes).",
   async action(options) {
